@@ -1,0 +1,36 @@
+# The study's two commands (see README.md):
+#   make study    generate the default data if missing, execute the notebooks, build the book
+#   make test     unit tests of fer_lib + nbval over the notebooks (smoke preset)
+# Both create the virtual environment .venv on first use.
+
+PRESET ?= smoke
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# uv honours pip's find-links setting when one is configured on the machine.
+export UV_FIND_LINKS ?= $(PIP_FIND_LINKS)
+
+.PHONY: study book test test-fast env clean-runs
+
+$(BIN)/fer-study: pyproject.toml overrides.txt
+	$(PYTHON) -m pip install --quiet "uv>=0.4"
+	$(PYTHON) -m uv venv --quiet --allow-existing --python $(PYTHON) $(VENV)
+	$(PYTHON) -m uv pip install --python $(BIN)/python --overrides overrides.txt -e ".[mtcnn]"
+	touch $@
+
+env: $(BIN)/fer-study  ## create or update the environment
+
+study: env  ## run the whole study for PRESET (default smoke) and build its book
+	$(BIN)/fer-study --preset $(PRESET)
+
+book: env  ## rebuild the book of PRESET from its executed notebooks
+	$(BIN)/fer-study --preset $(PRESET) --book-only
+
+test: env  ## unit tests + notebooks (nbval, smoke preset)
+	$(BIN)/python -m pytest tests notebooks --nbval-lax -p no:cacheprovider
+
+test-fast: env  ## unit tests only
+	$(BIN)/python -m pytest tests -p no:cacheprovider
+
+clean-runs:  ## delete all run folders
+	rm -rf runs

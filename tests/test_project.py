@@ -1,0 +1,125 @@
+"""The project's structure: notebooks, their jupytext pairs, the table of contents, presets, environment files."""
+
+import re
+import tomllib
+from pathlib import Path
+
+import jupytext
+import nbformat
+import pytest
+import yaml
+
+from fer_lib import paths, pipeline
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK_NAME = re.compile(r"^\d{2}_[a-z0-9_]+$")
+
+
+def sources():
+    return sorted(p.stem for p in (ROOT / "notebooks").glob("*.py"))
+
+
+def test_toc_notebooks_and_pairs_agree():
+    toc_ids = list(pipeline.notebook_ids())
+    assert toc_ids, "book/_toc.yml lists no notebooks"
+    assert toc_ids == sorted(toc_ids), "the TOC must list the numbered notebooks in order"
+    assert toc_ids == sources(), "every notebooks/NN_slug.py must be in book/_toc.yml and vice versa"
+    paired = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
+    assert paired == sources(), "every notebook source needs its .ipynb pair (jupytext --sync notebooks/*.py)"
+    for name in toc_ids:
+        assert NOTEBOOK_NAME.match(name), f"{name}: notebook ids are NN_slug"
+
+
+@pytest.mark.parametrize("name", sources())
+def test_pair_has_the_same_cells(name):
+    py = jupytext.read(ROOT / "notebooks" / f"{name}.py")
+    ipynb = nbformat.read(ROOT / "notebooks" / f"{name}.ipynb", as_version=4)
+    assert [(c.cell_type, c.source) for c in py.cells] == [(c.cell_type, c.source) for c in ipynb.cells], (
+        f"{name}.py and {name}.ipynb differ: run `jupytext --sync notebooks/{name}.py`"
+    )
+    assert ipynb.metadata.get("jupytext", {}).get("formats") == "ipynb,py:percent"
+
+
+@pytest.mark.parametrize("name", sources())
+def test_notebook_has_one_parameters_cell_with_literal_defaults(name):
+    defaults = pipeline.notebook_defaults(pipeline.read_source(name))
+    for required in ("preset", "data_dir", "run_dir", "seed"):
+        assert required in defaults, f"{name}: the parameters cell must declare {required}"
+    assert defaults["preset"] == "smoke" and defaults["data_dir"] == "synthetic", (
+        f"{name}: defaults must run as they are (smoke preset, synthetic data)"
+    )
+
+
+def test_other_toc_pages_exist_or_are_generated():
+    for entry in pipeline.toc_entries():
+        if entry.startswith("notebooks/"):
+            continue
+        assert (ROOT / "book" / f"{entry}.md").is_file() or entry in pipeline.GENERATED_PAGES, entry
+
+
+@pytest.mark.parametrize("preset", pipeline.available_presets())
+def test_presets_only_set_declared_parameters(preset):
+    config = pipeline.load_preset(preset)
+    for name in pipeline.notebook_ids():
+        defaults = pipeline.notebook_defaults(pipeline.read_source(name))
+        pipeline.notebook_parameters(config, name, defaults)  # raises on unknown per-notebook keys
+
+
+def test_smoke_preset_equals_the_notebook_defaults():
+    # so that nbval (which runs the notebooks with their defaults) tests the smoke preset
+    config = pipeline.load_preset("smoke")
+    for name in pipeline.notebook_ids():
+        defaults = pipeline.notebook_defaults(pipeline.read_source(name))
+        assert pipeline.notebook_parameters(config, name, defaults) == {}, name
+
+
+def test_unknown_preset_message():
+    with pytest.raises(ValueError, match=r"preset must be one of \['full', 'smoke'\]; got 'fast'"):
+        pipeline.load_preset("fast")
+
+
+def _name(requirement):
+    return re.split(r"[<>=!~;\[ ]", requirement, maxsplit=1)[0].strip().lower().replace("_", "-")
+
+
+def test_environment_yml_matches_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    pip_reqs = [r for r in pip_section if not r.startswith("-")]
+    assert sorted(pip_reqs) == sorted(project["dependencies"]), "environment.yml pip list != pyproject dependencies"
+    assert "-e ." in pip_section
+    text = (ROOT / "environment.yml").read_text()
+    for extra in project["optional-dependencies"]["mtcnn"]:
+        assert f"pip install --no-deps {extra}" in text, f"environment.yml must say how to install {extra}"
+    overrides = (ROOT / "overrides.txt").read_text()
+    for pinned in ("torch", "torchvision"):
+        spec = next(r for r in project["dependencies"] if _name(r) == pinned)
+        assert spec in overrides, f"overrides.txt must pin {spec} like pyproject.toml"
+
+
+def test_paths_do_not_depend_on_the_working_directory(tmp_path, monkeypatch):
+    monkeypatch.delenv("FER_DATA_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert paths.project_root() == ROOT
+    assert paths.resolve_data_dir("synthetic", verbose=False) == ROOT / "data" / "synthetic"
+    assert paths.resolve_data_dir("some/where", verbose=False) == ROOT / "some" / "where"
+
+
+def test_data_dir_env_override_and_auto(tmp_path, monkeypatch):
+    monkeypatch.setenv("FER_DATA_DIR", str(tmp_path))
+    assert paths.resolve_data_dir("synthetic", verbose=False) == tmp_path
+    monkeypatch.delenv("FER_DATA_DIR")
+    monkeypatch.setattr(paths, "AUTO_DATA_DIRS", (str(tmp_path / "none"), str(tmp_path)))
+    with pytest.raises(ValueError, match="data_dir='auto' found no real data"):
+        paths.resolve_data_dir("auto", verbose=False)
+    (tmp_path / "ckplus").mkdir()
+    assert paths.resolve_data_dir("auto", verbose=False) == tmp_path
+
+
+def test_run_dirs_are_per_preset(tmp_path, monkeypatch):
+    monkeypatch.setenv("FER_RUNS_DIR", str(tmp_path))
+    assert paths.resolve_run_dir("smoke") == tmp_path / "smoke"
+    assert paths.resolve_run_dir("full") == tmp_path / "full"
+    with pytest.raises(ValueError, match="preset must be a plain name"):
+        paths.resolve_run_dir("../x")
