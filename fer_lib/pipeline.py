@@ -299,7 +299,8 @@ def build_book(run_dir, preset, strict=True):
             raise FileNotFoundError(f"{executed} missing: execute the notebooks before building the book")
         shutil.copy2(executed, book_src / NOTEBOOKS_DIR / executed.name)
     write_reproducibility_page(run_dir, book_src, preset)
-    cmd = [sys.executable, "-m", "jupyter_book", "build", str(book_src)]
+    executable = Path(sys.executable).parent / "jupyter-book"  # the CLI of this environment
+    cmd = [str(executable if executable.exists() else "jupyter-book"), "build", str(book_src)]
     if strict:
         cmd += ["--warningiserror", "--keep-going"]
     print("building the book:", " ".join(cmd))
