@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 # uv honours pip's find-links setting when one is configured on the machine.
 export UV_FIND_LINKS ?= $(PIP_FIND_LINKS)
 
-.PHONY: study book test test-fast env clean-runs
+.PHONY: study book test test-fast env clean-runs baseline
 
 $(BIN)/fer-study: pyproject.toml overrides.txt
 	$(PYTHON) -m pip install --quiet "uv>=0.4"
@@ -34,3 +34,7 @@ test-fast: env  ## unit tests only
 
 clean-runs:  ## delete all run folders
 	rm -rf runs
+
+baseline: env  ## run the smoke study and store its outputs in notebooks/*.ipynb as nbval's reference
+	$(BIN)/fer-study --preset smoke --no-book
+	$(BIN)/fer-study --preset smoke --store-baseline

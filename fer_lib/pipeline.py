@@ -37,6 +37,9 @@ from .validation import check_option
 #: Book pages written by the pipeline from the run folder (not kept in ``book/``).
 GENERATED_PAGES = ("reproducibility",)
 
+#: Tag of the cells whose outputs nbval compares with the stored baseline.
+CHECKED_TAG = "nbval-check-output"
+
 #: Folder (relative to the project root) holding the notebooks' jupytext sources.
 NOTEBOOKS_DIR = "notebooks"
 
@@ -315,6 +318,48 @@ def build_book(run_dir, preset, strict=True):
     return index
 
 
+def store_baseline(run_dir):
+    """Store the executed smoke notebooks as ``notebooks/NN_slug.ipynb`` (nbval's reference outputs).
+
+    Each executed notebook must have run with its defaults (no injected
+    parameters) and from the current source. Only the outputs of cells tagged
+    ``nbval-check-output`` are kept (the ones nbval compares); the figures
+    live in the run folder's executed notebooks and the book, and volatile
+    metadata (timings) is removed, so the stored pair changes only when a
+    checked result changes.
+
+    Returns
+    -------
+    list of Path
+        The notebooks written.
+    """
+    import nbformat
+
+    written = []
+    for notebook_id in notebook_ids():
+        executed = nbformat.read(run_dir / "notebooks" / f"{notebook_id}.ipynb", as_version=4)
+        if any("injected-parameters" in c.metadata.get("tags", []) for c in executed.cells):
+            raise ValueError(f"{notebook_id} ran with injected parameters; the baseline must use the defaults")
+        source = read_source(notebook_id)
+        if [c.source for c in executed.cells] != [c.source for c in source.cells]:
+            raise ValueError(f"{notebook_id} was executed from an older source; run it again first")
+        for cell in executed.cells:
+            cell.metadata.pop("papermill", None)
+            cell.metadata.pop("execution", None)
+            if cell.cell_type == "code" and CHECKED_TAG not in cell.metadata.get("tags", []):
+                cell.outputs = []
+                cell.execution_count = None
+        executed.metadata.pop("papermill", None)
+        executed.metadata["jupytext"] = source.metadata.get("jupytext", {})
+        executed.metadata["jupytext"]["formats"] = "ipynb,py:percent"
+        executed.metadata["jupytext"].pop("text_representation", None)
+        target = paths.project_root() / NOTEBOOKS_DIR / f"{notebook_id}.ipynb"
+        nbformat.write(executed, target)
+        written.append(target)
+        print(f"stored {target}")
+    return written
+
+
 def run_study(preset="smoke", only=None, data_dir=None, run_dir=None, book=True):
     """Execute the study's notebooks for a preset and build the book.
 
@@ -391,9 +436,13 @@ def main(argv=None):
     parser.add_argument("--run-dir", help="override the run folder")
     parser.add_argument("--no-book", action="store_true", help="execute the notebooks, do not build the book")
     parser.add_argument("--book-only", action="store_true", help="build the book from the executed notebooks")
+    parser.add_argument("--store-baseline", action="store_true",
+                        help="store the executed notebooks as notebooks/*.ipynb (nbval's reference outputs)")
     args = parser.parse_args(argv)
     try:
-        if args.book_only:
+        if args.store_baseline:
+            store_baseline(paths.resolve_run_dir(args.preset, args.run_dir))
+        elif args.book_only:
             build_book(paths.resolve_run_dir(args.preset, args.run_dir), load_preset(args.preset))
         else:
             run_study(args.preset, args.only, args.data_dir, args.run_dir, book=not args.no_book)

@@ -64,7 +64,7 @@ summary = {"data_dir_is_synthetic": ctx.synthetic, "absent": sorted(absent)}
 # study: train on *Training*, select models on *PublicTest*, report once on
 # *PrivateTest*.
 
-# %%
+# %% tags=["nbval-check-output"]
 fer = loaded.get("fer2013")
 if fer is None:
     print("FER-2013 is not in this data folder; skipping its audit.")
@@ -140,7 +140,7 @@ if fer is not None:
 # near-identical, so splitting by frame or by sequence would leak a person's
 # face into the test fold: every split here is **by subject**.
 
-# %%
+# %% tags=["nbval-check-output"]
 ck48 = loaded.get("ckplus48")
 if ck48 is None:
     print("CK+48 is not in this data folder; skipping its audit.")
@@ -177,7 +177,7 @@ if ck48 is not None:
 # (scikit-learn's `StratifiedGroupKFold` with the subject as group, classes
 # balanced, seeded). The leakage check below must find no subject in two folds.
 
-# %%
+# %% tags=["nbval-check-output"]
 if ck48 is not None:
     folds = subject_folds(ck48.subjects, ck48.labels, n_folds=n_folds, seed=ctx.seed, order_key=ck48.sequence_ids)
     overlap = subject_overlap(ck48.subjects, folds)
@@ -196,7 +196,7 @@ if ck48 is not None:
 # official release; raw camera frames (faces not cropped). Sequences without
 # an emotion label are reported and left out of the study.
 
-# %%
+# %% tags=["nbval-check-output"]
 seqs = loaded.get("ckplus_sequences")
 if seqs is None:
     print("No CK+ sequences in this data folder; skipping.")
