@@ -1,0 +1,463 @@
+"""Face detection, alignment, normalisation, sequences and caching.
+
+The MTCNN tests run on ``skimage.data.astronaut()`` (works on a fresh machine);
+the ``shared_data_dir`` tests use the real CK+ frames and media files and skip
+without them. MTCNN runs on the CPU here, and few frames are used to keep the
+file fast on 2 cores.
+"""
+
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+from skimage import data
+
+from fer_lib import alignment as al
+from fer_lib import detection as dt
+from fer_lib.alignment import (
+    ALIGN_SIZES,
+    NORMALIZATIONS,
+    align_face,
+    align_sequence,
+    cached_align,
+    crop_points,
+    landmark_drift,
+    normalize,
+    resample_sequence,
+    template_points,
+    transform_points,
+)
+from fer_lib.detection import FACE_STATUSES, detect_faces, read_image, read_video_frames
+from fer_lib.errors import DataError
+
+CK_SEQUENCE = ("ckplus", "sequences", "cohn-kanade-images", "S052", "004")
+
+
+# ------------------------------------------------------------------ fixtures
+
+
+@pytest.fixture(scope="module")
+def astronaut():
+    return data.astronaut()
+
+
+@pytest.fixture(scope="module")
+def astro_det(astronaut):
+    return detect_faces([astronaut], device="cpu")
+
+
+@pytest.fixture(scope="module")
+def shifted_sequence(astronaut):
+    """8 frames of a 256x256 astronaut crop, shifted (2, 1) px and rotated 1.5 deg per frame.
+
+    Returns the frames (8, 256, 256, 3) and the known warps (8, 2, 3) from frame 0.
+    """
+    base = np.ascontiguousarray(astronaut[0:256, 96:352])
+    centre = (128.0, 118.0)
+    frames, warps = [], []
+    for t in range(8):
+        m = cv2.getRotationMatrix2D(centre, 1.5 * t, 1.0)
+        m[:, 2] += [2.0 * t, 1.0 * t]
+        frames.append(cv2.warpAffine(base, m, (256, 256), borderMode=cv2.BORDER_REPLICATE))
+        warps.append(m)
+    return np.stack(frames), np.stack(warps)
+
+
+@pytest.fixture(scope="module")
+def shifted_runs(shifted_sequence):
+    frames, warps = shifted_sequence
+    every1 = align_sequence(frames, detect_every=1, device="cpu")
+    every3 = align_sequence(frames, detect_every=3, device="cpu")
+    return every1, every3
+
+
+@pytest.fixture(scope="module")
+def ck_frames(shared_data_dir):
+    folder = shared_data_dir.joinpath(*CK_SEQUENCE)
+    files = sorted(folder.glob("*.png"))[:10]
+    assert len(files) == 10, f"expected >= 10 frames in {folder}"
+    return np.stack([read_image(f) for f in files])
+
+
+# ----------------------------------------------------------------- import
+
+
+def test_import_has_no_side_effects():
+    code = (
+        "import sys, fer_lib.alignment, fer_lib.detection\n"
+        "heavy = [m for m in ('torch', 'facenet_pytorch', 'cv2') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# --------------------------------------------------------------- detection
+
+
+def test_mtcnn_finds_one_face_with_points_in_box(astro_det):
+    assert len(astro_det) == 1
+    assert astro_det.status[0] == "detected"
+    assert astro_det.n_faces[0] == 1
+    assert astro_det.scores[0] > 0.99
+    x1, y1, x2, y2 = astro_det.boxes[0]
+    pts = astro_det.points[0]
+    assert pts.shape == (5, 2)
+    assert ((pts[:, 0] > x1) & (pts[:, 0] < x2) & (pts[:, 1] > y1) & (pts[:, 1] < y2)).all()
+    # image-left eye is left of the image-right eye; mouth below the eyes
+    assert pts[0, 0] < pts[1, 0] and pts[3, 0] < pts[4, 0]
+    assert pts[3:, 1].min() > pts[:2, 1].max()
+    frame = astro_det.to_frame()
+    assert list(frame.columns) == list(dt.RECORD_COLUMNS)
+    assert frame.loc[0, "status"] in FACE_STATUSES
+
+
+def test_no_face_in_blank_or_noise_is_reported_not_invented():
+    rng = np.random.default_rng(0)
+    frames = np.stack([np.zeros((128, 128), np.uint8), rng.integers(0, 256, (128, 128), dtype=np.uint8)])
+    det = detect_faces(frames, device="cpu")
+    assert list(det.status) == ["none", "none"]
+    assert np.isnan(det.boxes).all() and np.isnan(det.points).all() and np.isnan(det.scores).all()
+    assert list(det.n_faces) == [0, 0]
+    crops, records = align_sequence(frames, device="cpu")
+    assert crops.shape == (2, 48, 48) and not crops.any()
+    assert list(records["status"]) == ["none", "none"]
+    assert records[list(dt.BOX_COLUMNS)].isna().all().all()
+
+
+def test_no_face_video(shared_data_dir):
+    frames = read_video_frames(shared_data_dir / "media" / "no_face.mp4", max_frames=12, step=3)
+    assert frames.ndim == 4 and len(frames) == 12
+    det = detect_faces(frames, device="cpu")
+    assert set(det.status) == {"none"}
+    assert (det.n_faces == 0).all()
+
+
+def test_select_face_rule():
+    shape = (100, 200)
+    # a big face in the corner vs a smaller one in the centre
+    boxes = np.array([[0, 0, 40, 40], [80, 30, 120, 70], [90, 40, 110, 60]], float)
+    # priority = area * (1 - d / r): 1600 * (1 - 100/111.8) ~ 169 vs 1600 * 1 vs 400 * 1
+    assert dt.select_face(boxes, shape) == 1
+    # exact tie on priority: the higher score wins, then the lower index
+    twins = np.array([[80, 30, 120, 70], [80, 30, 120, 70]], float)
+    assert dt.select_face(twins, shape, scores=[0.91, 0.99]) == 1
+    assert dt.select_face(twins, shape, scores=[0.99, 0.99]) == 0
+
+
+def test_multi_face_keeps_one_by_the_rule(shared_data_dir):
+    image = read_image(shared_data_dir / "media" / "multi_face.jpg")
+    det = detect_faces([image], device="cpu")
+    assert det.status[0] == "detected"
+    assert det.n_faces[0] >= 2
+    boxes = det.all_boxes[0]
+    assert len(boxes) == det.n_faces[0]
+    h, w = image.shape[:2]
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    dist = np.hypot((boxes[:, 0] + boxes[:, 2]) / 2 - w / 2, (boxes[:, 1] + boxes[:, 3]) / 2 - h / 2)
+    priority = area * (1 - dist / (np.hypot(w, h) / 2))
+    np.testing.assert_allclose(det.boxes[0], boxes[np.argmax(priority)])
+
+
+def test_haar_fallback_finds_astronaut(astronaut, astro_det):
+    det = detect_faces([astronaut], method="haar")
+    assert det.status[0] == "fallback"
+    assert det.n_faces[0] >= 1 and np.isnan(det.scores[0])
+    assert dt.box_iou(det.boxes[0], astro_det.boxes)[0] > 0.5
+    side = det.boxes[0, 2] - det.boxes[0, 0]
+    # template eyes within 10 % of the box side of MTCNN's eyes
+    assert np.linalg.norm(det.points[0, :2] - astro_det.points[0, :2], axis=1).max() < 0.1 * side
+
+
+def test_landmarks_68_to_5_and_landmark_method():
+    lm = np.zeros((68, 2))
+    lm[:, 0] = np.arange(68)  # fill every point, then set the ones used
+    lm[:, 1] = 200.0
+    lm[36:42] = [[10, 20], [12, 18], [14, 18], [16, 20], [14, 22], [12, 22]]  # centre (13, 20)
+    lm[42:48] = [[30, 20], [32, 18], [34, 18], [36, 20], [34, 22], [32, 22]]  # centre (33, 20)
+    lm[30] = [23, 30]
+    lm[48] = [15, 40]
+    lm[54] = [31, 40]
+    expected = np.array([[13, 20], [33, 20], [23, 30], [15, 40], [31, 40]], float)
+    np.testing.assert_allclose(dt.landmarks68_to_5(lm), expected)
+    np.testing.assert_allclose(dt.landmarks68_to_5(np.stack([lm, lm]))[1], expected)
+    with pytest.raises(ValueError, match="points68"):
+        dt.landmarks68_to_5(lm[:60])
+
+
+    frames = np.zeros((2, 240, 100), np.uint8)
+    det = detect_faces(frames, method="landmarks", landmarks=np.stack([lm, np.full((68, 2), np.nan)]))
+    assert list(det.status) == ["landmarks", "none"]
+    np.testing.assert_allclose(det.points[0], expected)
+    np.testing.assert_allclose(det.boxes[0], [0, 18, 67, 200])
+    with pytest.raises(ValueError, match="landmarks"):
+        detect_faces(frames, method="landmarks")
+
+
+# --------------------------------------------------------------- alignment
+
+
+@pytest.mark.parametrize("size", [48, 112])
+def test_alignment_puts_eyes_on_template(astronaut, astro_det, size):
+    crop, m = align_face(astronaut, astro_det.points[0], size=size, return_matrix=True)
+    assert crop.shape == (size, size) and crop.dtype == np.uint8
+    target = template_points(size)
+    eyes = transform_points(astro_det.points[0, :2], m)
+    assert np.abs(eyes - target[:2]).max() < 1.5
+
+
+@pytest.mark.parametrize("size", [48, 112, 224])
+def test_warp_moves_pixels_where_the_matrix_says(astro_det, size):
+    """A bright blob drawn at each eye lands at the matrix-mapped position (any scale)."""
+    pts = astro_det.points[0]
+    yy, xx = np.mgrid[0:512, 0:512]
+    for eye in pts[:2]:
+        blob = (255 * np.exp(-((xx - eye[0]) ** 2 + (yy - eye[1]) ** 2) / (2 * 4.0**2))).astype(np.uint8)
+        crop, m = align_face(blob, pts, size=size, border="constant", return_matrix=True)
+        c = crop.astype(float)
+        cy, cx = np.mgrid[0:size, 0:size]
+        centroid = np.array([(c * cx).sum(), (c * cy).sum()]) / c.sum()
+        np.testing.assert_allclose(centroid, transform_points(eye, m), atol=0.1)
+
+
+def test_align_face_options(astronaut, astro_det):
+    pts = astro_det.points[0]
+    for size in ALIGN_SIZES:
+        assert align_face(astronaut, pts, size=size, color="rgb").shape == (size, size, 3)
+    gray = cv2.cvtColor(astronaut, cv2.COLOR_RGB2GRAY)
+    assert align_face(gray, pts, size=64, color="rgb").shape == (64, 64, 3)
+    wide = align_face(astronaut, pts, size=112, template="arcface", margin=0.2, return_matrix=True)[1]
+    tight = align_face(astronaut, pts, size=112, template="arcface", return_matrix=True)[1]
+    assert np.linalg.det(wide[:, :2]) < np.linalg.det(tight[:, :2])  # margin zooms out
+    with pytest.raises(ValueError, match=r"size must be one of \[48, 64, 112, 224\]"):
+        align_face(astronaut, pts, size=50)
+    with pytest.raises(ValueError, match="color"):
+        align_face(astronaut, pts, color="bgr")
+    with pytest.raises(ValueError, match="NaN"):
+        align_face(astronaut, np.full((5, 2), np.nan))
+    with pytest.raises(ValueError, match="image must have dtype uint8"):
+        align_face(astronaut.astype(np.float32), pts)
+
+
+def test_similarity_matrix_recovers_a_known_transform():
+    rng = np.random.default_rng(1)
+    src = rng.uniform(0, 100, (5, 2))
+    angle, scale, shift = 0.3, 0.7, np.array([5.0, -3.0])
+    rot = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    dst = src @ rot.T + shift
+    m = al.similarity_matrix(src, dst, weights=[1, 2, 3, 4, 5])
+    np.testing.assert_allclose(m[:, :2], rot, atol=1e-9)
+    np.testing.assert_allclose(m[:, 2], shift, atol=1e-9)
+
+
+# ---------------------------------------------------------------- sequences
+
+
+def test_synthetic_sequence_is_stable(shifted_sequence, shifted_runs, astro_det):
+    frames, warps = shifted_sequence
+    crops, records = shifted_runs[0]
+    assert crops.shape == (8, 48, 48)
+    assert list(records["frame"]) == list(range(8))
+    assert (records["status"] == "detected").all() and not records["tracked"].any()
+    assert list(records.columns) == list(al.SEQUENCE_COLUMNS)
+    # true eye positions: frame 0's detected eyes moved by the known warps
+    eyes0 = records.loc[0, ["left_eye_x", "left_eye_y", "right_eye_x", "right_eye_y"]].to_numpy(float)
+    truth = np.stack([transform_points(eyes0.reshape(2, 2), w) for w in warps])
+    in_crop = crop_points(truth, records)
+    drift = landmark_drift(in_crop)
+    assert drift.shape == (7,)
+    assert drift.max() < 1.0, drift
+    assert np.abs(in_crop - template_points(48)[:2]).max() < 2.0
+
+
+def test_tracking_matches_detecting_every_frame(shifted_runs, shifted_sequence):
+    frames, warps = shifted_sequence
+    (crops1, rec1), (crops3, rec3) = shifted_runs
+    assert crops3.shape == crops1.shape
+    assert list(rec3["status"]) == list(rec1["status"])
+    assert list(rec3["tracked"]) == [False, True, True, False, True, True, False, True]
+    box1 = rec1[list(dt.BOX_COLUMNS)].to_numpy()
+    box3 = rec3[list(dt.BOX_COLUMNS)].to_numpy()
+    assert np.abs(box3 - box1).max() < 4.0  # boxes are ~90 px wide
+    eyes = lambda rec: rec[["left_eye_x", "left_eye_y", "right_eye_x", "right_eye_y"]].to_numpy()
+    assert np.abs(eyes(rec3) - eyes(rec1)).max() < 2.5
+    assert landmark_drift(crop_points(eyes(rec1)[:, None, :2], rec3)).max() < 1.0
+
+
+def test_tracking_loses_face_and_recovers(shifted_sequence):
+    frames, _ = shifted_sequence
+    frames = frames[:6].copy()
+    frames[2] = 128  # the face vanishes on an in-between (tracked) frame
+    crops, rec = align_sequence(frames, detect_every=3, device="cpu")
+    assert list(rec["status"]) == ["detected", "detected", "none", "detected", "detected", "detected"]
+    assert list(rec["tracked"]) == [False, True, False, False, True, True]
+    assert not crops[2].any() and crops[3].any()
+
+
+def test_sequence_input_errors():
+    with pytest.raises(ValueError, match="frames is empty"):
+        align_sequence([])
+    with pytest.raises(ValueError, match="same height and width"):
+        align_sequence([np.zeros((20, 20), np.uint8), np.zeros((30, 20), np.uint8)])
+    with pytest.raises(ValueError, match=r"detect_every must be an integer >= 1"):
+        align_sequence(np.zeros((2, 20, 20), np.uint8), detect_every=0)
+    with pytest.raises(ValueError, match=r"tracker must be one of \['flow', 'carry'\]"):
+        align_sequence(np.zeros((2, 20, 20), np.uint8), tracker="kalman")
+
+
+def test_ckplus_sequence_is_stable(ck_frames):
+    crops, records = align_sequence(ck_frames, detect_every=1, device="cpu")
+    assert crops.shape == (10, 48, 48)
+    assert (records["status"] == "detected").all()
+    # independent measure: the raw per-frame detections mapped by the (smoothed) alignment
+    raw = detect_faces(ck_frames, device="cpu").points[:, :2]
+    drift = landmark_drift(crop_points(raw, records))
+    print(f"\nCK+ S052/004 frames 1-10: eye drift in 48x48 crops, px: {np.round(drift, 2)}")
+    assert np.nanmax(drift) < 1.5
+
+
+def test_throughput_is_measured(ck_frames):
+    t0 = __import__("time").perf_counter()
+    det = detect_faces(ck_frames[:4], device="cpu")
+    detect_fps = 4 / (__import__("time").perf_counter() - t0)
+    assert (det.status == "detected").all()
+    res = al.measure_throughput(ck_frames, detect_every=5, device="cpu")
+    print(
+        f"\nMTCNN on CPU, 640x490 CK+ frames: detection {detect_fps:.1f} frames/s; "
+        f"align_sequence every frame {res['fps_every_frame']:.1f} frames/s, "
+        f"detect_every=5 {res['fps_tracked']:.1f} frames/s, speed-up x{res['speedup']:.2f}"
+    )
+    assert res["n_frames"] == 10 and res["detect_every"] == 5
+    assert res["fps_every_frame"] > 0 and res["fps_tracked"] > 0
+
+
+def test_resample_sequence():
+    ramp = np.arange(10, dtype=np.float64)[:, None, None] * np.ones((1, 4, 4))
+    out = resample_sequence(ramp, length=16, method="interpolate")
+    assert out.shape == (16, 4, 4)
+    np.testing.assert_allclose(out[:, 0, 0], np.linspace(0, 9, 16))
+    assert out[0, 0, 0] == 0 and out[-1, 0, 0] == 9
+    short = resample_sequence(ramp, length=4)
+    np.testing.assert_allclose(short[:, 0, 0], [0, 3, 6, 9])
+    frames = np.arange(5, dtype=np.uint8)[:, None, None] * np.ones((1, 2, 2), np.uint8)
+    uni = resample_sequence(frames, length=9, method="uniform")
+    assert uni.dtype == np.uint8 and uni.shape == (9, 2, 2)
+    assert uni[0, 0, 0] == 0 and uni[-1, 0, 0] == 4
+    assert set(np.diff(uni[:, 0, 0].astype(int))) <= {0, 1}
+    assert resample_sequence(frames[:1], length=3).shape == (3, 2, 2)
+    with pytest.raises(ValueError, match=r"method must be one of \['interpolate', 'uniform'\]"):
+        resample_sequence(ramp, method="cubic")
+
+
+# ----------------------------------------------------------- normalisation
+
+
+def test_normalize():
+    rng = np.random.default_rng(0)
+    imgs = rng.integers(0, 200, (3, 48, 48)).astype(np.uint8)
+    z = normalize(imgs, "zscore")
+    assert z.shape == imgs.shape and z.dtype == np.float32
+    np.testing.assert_allclose(z.reshape(3, -1).mean(1), 0, atol=1e-5)
+    np.testing.assert_allclose(z.reshape(3, -1).std(1), 1, atol=1e-4)
+    q = normalize(imgs, "quantile")
+    np.testing.assert_allclose(np.median(q.reshape(3, -1), axis=1), 0, atol=1e-6)
+    q25, q75 = np.percentile(q.reshape(3, -1), [25, 75], axis=1)
+    np.testing.assert_allclose(q75 - q25, 1, atol=1e-5)
+    for method in ("histeq", "clahe"):
+        out = normalize(imgs, method)
+        assert out.shape == imgs.shape and out.dtype == np.uint8
+    assert normalize(np.zeros((1, 8, 8), np.uint8), "zscore").max() == 0  # constant image, no NaN
+    np.testing.assert_array_equal(normalize(imgs, "none"), imgs)
+    with pytest.raises(ValueError) as err:
+        normalize(imgs, "minmax")
+    for name in NORMALIZATIONS:
+        assert name in str(err.value)
+    with pytest.raises(ValueError, match="uint8"):
+        normalize(imgs.astype(np.float32), "clahe")
+    with pytest.raises(ValueError, match=r"shape \(n, H, W\)"):
+        normalize(imgs[0], "zscore")
+
+
+# -------------------------------------------------------------------- cache
+
+
+def test_cache_hits_and_misses(tmp_path, shifted_runs):
+    frames = np.random.default_rng(0).integers(0, 255, (3, 20, 20), dtype=np.uint8)
+    calls = []
+    crops, records = shifted_runs[1]  # a real align_sequence result
+
+    def compute():
+        calls.append(1)
+        return crops, records
+
+    params = {"size": 48, "method": "mtcnn", "detect_every": 3}
+    (crops1, rec1), hit1 = cached_align(tmp_path, frames, params, compute)
+    (crops2, rec2), hit2 = cached_align(tmp_path, frames, dict(reversed(params.items())), compute)
+    assert (hit1, hit2) == (False, True) and len(calls) == 1
+    np.testing.assert_array_equal(crops1, crops2)
+    pd.testing.assert_frame_equal(rec1, rec2)
+    np.testing.assert_array_equal(crops1, crops)
+    pd.testing.assert_frame_equal(rec1, records)
+    _, hit3 = cached_align(tmp_path, frames, {**params, "size": 64}, compute)
+    _, hit4 = cached_align(tmp_path, frames[::-1], params, compute)
+    assert (hit3, hit4) == (False, False) and len(calls) == 3
+    key = al.cache_key(frames, params)
+    assert (tmp_path / key / "crops.npz").is_file() and (tmp_path / key / "records.parquet").is_file()
+    # files are keyed by content by default
+    img = tmp_path / "a.png"
+    cv2.imwrite(str(img), frames[0])
+    _, hit5 = cached_align(tmp_path, [img], params, compute)
+    _, hit6 = cached_align(tmp_path, [str(img)], params, compute)
+    assert (hit5, hit6) == (False, True)
+    with pytest.raises(ValueError, match="JSON"):
+        al.cache_key(frames, {"f": object()})
+
+
+# ------------------------------------------------------------------ errors
+
+
+def test_clear_errors_for_bad_files_and_inputs(tmp_path):
+    bad_jpg = tmp_path / "broken.jpg"
+    bad_jpg.write_bytes(b"this is not a jpeg" * 10)
+    with pytest.raises(DataError, match="cannot decode .*broken.jpg"):
+        read_image(bad_jpg)
+    with pytest.raises(DataError, match="no such file.*missing.png"):
+        read_image(tmp_path / "missing.png")
+    bad_mp4 = tmp_path / "broken.mp4"
+    bad_mp4.write_bytes(np.random.default_rng(0).bytes(4096))
+    with pytest.raises(ValueError, match="broken.mp4"):
+        read_video_frames(bad_mp4)
+    with pytest.raises(DataError, match="missing.mp4"):
+        read_video_frames(tmp_path / "missing.mp4")
+    with pytest.raises(ValueError, match="images is empty"):
+        detect_faces([])
+    with pytest.raises(ValueError, match="images must have dtype uint8; got float64"):
+        detect_faces(np.zeros((1, 32, 32)))
+    with pytest.raises(ValueError, match="single RGB image"):
+        detect_faces(np.zeros((64, 64, 3), np.uint8))
+    with pytest.raises(ValueError, match=r"method must be one of \['mtcnn', 'haar', 'landmarks'\]"):
+        detect_faces(np.zeros((1, 32, 32), np.uint8), method="dlib")
+
+
+def test_read_image(tmp_path):
+    png = tmp_path / "g.png"
+    cv2.imwrite(str(png), np.full((10, 12), 7, np.uint8))
+    assert read_image(png).shape == (10, 12)
+    assert read_image(png, color="rgb").shape == (10, 12, 3)
+    jpg = tmp_path / "c.jpg"
+    bgr = np.zeros((8, 8, 3), np.uint8)
+    bgr[..., 2] = 255  # red in OpenCV's BGR order
+    cv2.imwrite(str(jpg), bgr)
+    rgb = read_image(jpg)
+    assert rgb.shape == (8, 8, 3) and rgb[..., 0].mean() > 200  # BGR file -> RGB array (red first)
+    assert read_image(jpg, color="gray").shape == (8, 8)
+
+
+def test_read_video(shared_data_dir):
+    frames, fps = read_video_frames(shared_data_dir / "media" / "single_face.mp4", max_frames=3, return_fps=True)
+    assert frames.shape == (3, 360, 640, 3) and frames.dtype == np.uint8 and fps > 0
+    assert read_video_frames(shared_data_dir / "media" / "single_face.mp4", max_frames=2, color="gray").shape == (
+        2, 360, 640,
+    )
