@@ -1,0 +1,195 @@
+"""One tidy format for every model's per-sample predictions and metrics.
+
+Every model notebook (03 spatial, 04 temporal-only, 05 hybrid) saves its
+predictions with :func:`save_predictions` as ``<artefacts>/predictions.parquet``;
+notebooks 06 (confusion analysis) and 07 (paired tests) read them all back with
+:func:`load_run_predictions` and pair models on the same samples with
+:func:`paired_correctness`.
+
+Columns (:data:`ID_COLUMNS`, then ``y_true``, ``y_pred`` and one ``prob_<class>``
+column per class):
+
+``dataset``
+    ``"fer2013"``, ``"ckplus48"`` or ``"ckplus_sequences"``.
+``protocol``
+    ``"canonical"`` (FER-2013 splits), ``"7class"`` or ``"6class"`` (CK+ folds),
+    or ``"cross:<train dataset>"`` for cross-data-set evaluation.
+``model``
+    The study's model family, one of :data:`MODEL_FAMILIES`.
+``variant``
+    The configuration within the family (e.g. ``"vgg-ours"``, ``"transfer"``,
+    ``"lstm"``, ``"cnn-rnn"``, ``"attention"``).
+``seed``, ``fold``
+    Training seed; test fold for CK+ (``-1`` for FER-2013).
+``split``
+    ``"PublicTest"`` / ``"PrivateTest"`` for FER-2013, ``"test"`` for a CK+ test fold.
+``sample_id``
+    A stable id of the test sample (FER-2013 row number, CK+ sequence id), so
+    that two models' predictions of the same sample can be paired.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .validation import check_option
+
+#: Model families compared by the study.
+MODEL_FAMILIES = ("spatial", "temporal", "hybrid")
+
+#: Columns that identify one prediction.
+ID_COLUMNS = ("dataset", "protocol", "model", "variant", "seed", "fold", "split", "sample_id")
+
+#: File name of the predictions artefact of a notebook.
+PREDICTIONS_FILE = "predictions.parquet"
+
+
+def predictions_frame(probs, y_true, sample_ids, class_names, *, dataset, protocol, model, variant,
+                      seed, split, fold=-1):
+    """Build a predictions table.
+
+    Parameters
+    ----------
+    probs : ndarray of shape (n, n_classes)
+        Class probabilities (rows sum to 1).
+    y_true : ndarray of shape (n,)
+        True class indices into ``class_names``.
+    sample_ids : array-like of shape (n,)
+        Stable ids of the samples.
+    class_names : sequence of str
+    dataset, protocol, model, variant, seed, split, fold
+        See the module docstring.
+
+    Returns
+    -------
+    DataFrame
+    """
+    probs = np.asarray(probs, dtype=np.float64)
+    y_true = np.asarray(y_true)
+    n = len(y_true)
+    if probs.ndim != 2 or probs.shape != (n, len(class_names)):
+        raise ValueError(
+            f"probs must have shape (n, n_classes) = ({n}, {len(class_names)}); got {probs.shape}"
+        )
+    if len(sample_ids) != n:
+        raise ValueError(f"sample_ids must have length {n}; got {len(sample_ids)}")
+    check_option("model", model, MODEL_FAMILIES)
+    frame = pd.DataFrame(
+        {
+            "dataset": dataset,
+            "protocol": protocol,
+            "model": model,
+            "variant": variant,
+            "seed": int(seed),
+            "fold": int(fold),
+            "split": split,
+            "sample_id": np.asarray(sample_ids).astype(str),
+            "y_true": y_true.astype(np.int64),
+            "y_pred": probs.argmax(axis=1).astype(np.int64),
+        }
+    )
+    for k, name in enumerate(class_names):
+        frame[f"prob_{name}"] = probs[:, k]
+    return frame
+
+
+def class_names_of(frame):
+    """Class names of a predictions table, from its ``prob_<class>`` columns (in order)."""
+    return tuple(c[len("prob_"):] for c in frame.columns if c.startswith("prob_"))
+
+
+def save_predictions(frames, out_dir):
+    """Concatenate prediction tables and write ``<out_dir>/predictions.parquet``; return the path."""
+    frame = pd.concat(list(frames), ignore_index=True) if not isinstance(frames, pd.DataFrame) else frames
+    path = Path(out_dir) / PREDICTIONS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(path, index=False)
+    return path
+
+
+def load_run_predictions(run_dir):
+    """All predictions saved in a run folder (``artifacts/*/predictions.parquet``).
+
+    Tables with different class sets (FER-2013 vs CK+) are returned separately.
+
+    Returns
+    -------
+    dict of str to DataFrame
+        ``{"<notebook>": predictions}``; a ``notebook`` column is added.
+    """
+    out = {}
+    for path in sorted(Path(run_dir).glob(f"artifacts/*/{PREDICTIONS_FILE}")):
+        frame = pd.read_parquet(path)
+        frame.insert(0, "notebook", path.parent.name)
+        out[path.parent.name] = frame
+    return out
+
+
+def metrics_table(frame, by=("dataset", "protocol", "model", "variant", "seed", "fold", "split")):
+    """Accuracy, macro-F1 and n per group of a predictions table.
+
+    Returns
+    -------
+    DataFrame
+        One row per group with ``accuracy``, ``macro_f1``, ``n``.
+    """
+    from sklearn.metrics import f1_score
+
+    by = [c for c in by if c in frame.columns]
+    n_classes = len(class_names_of(frame))
+    rows = []
+    for key, group in frame.groupby(by, sort=True):
+        key = key if isinstance(key, tuple) else (key,)
+        rows.append(
+            {
+                **dict(zip(by, key)),
+                "accuracy": float((group["y_true"] == group["y_pred"]).mean()),
+                "macro_f1": float(
+                    f1_score(group["y_true"], group["y_pred"], labels=list(range(n_classes)),
+                             average="macro", zero_division=0)
+                ),
+                "n": len(group),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def paired_correctness(frame, a, b, on=("dataset", "protocol", "seed", "fold", "split", "sample_id")):
+    """Per-sample correctness of two models on the same samples.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Predictions of (at least) both models.
+    a, b : dict
+        Column filters selecting each model, e.g. ``{"model": "spatial", "variant": "transfer"}``.
+    on : sequence of str
+        Columns that must match for two predictions to be of the same sample.
+
+    Returns
+    -------
+    DataFrame
+        The ``on`` columns plus ``correct_a`` and ``correct_b`` (bool), one row
+        per sample both models predicted. Raises ``ValueError`` if a sample is
+        predicted by only one of them (pairs must be complete).
+    """
+    def select(filters, suffix):
+        mask = np.ones(len(frame), dtype=bool)
+        for col, value in filters.items():
+            mask &= (frame[col] == value).to_numpy()
+        part = frame.loc[mask, list(on) + ["y_true", "y_pred"]]
+        if part.empty:
+            raise ValueError(f"no predictions match {filters}")
+        part = part.assign(**{f"correct_{suffix}": part["y_true"] == part["y_pred"]})
+        return part.drop(columns=["y_true", "y_pred"])
+
+    left, right = select(a, "a"), select(b, "b")
+    merged = left.merge(right, on=list(on), how="outer", indicator=True)
+    unmatched = merged[merged["_merge"] != "both"]
+    if len(unmatched):
+        raise ValueError(
+            f"{len(unmatched)} samples are predicted by only one of {a} and {b} (e.g. "
+            f"{unmatched.iloc[0][list(on)].to_dict()}); paired tests need the same samples"
+        )
+    return merged.drop(columns="_merge").reset_index(drop=True)

@@ -1,0 +1,118 @@
+"""The subject-fold protocol and the predictions format."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from fer_lib.constants import CKPLUS_CLASSES
+from fer_lib.experiments import protocol_subset, run_subject_folds
+from fer_lib.models import build_model
+from fer_lib.predictions import (
+    class_names_of,
+    load_run_predictions,
+    metrics_table,
+    paired_correctness,
+    predictions_frame,
+    save_predictions,
+)
+from fer_lib.training import get_recipe
+
+
+def test_protocol_subset_drops_contempt_and_reindexes():
+    labels = np.array([0, 1, 2, 6])  # anger, contempt, disgust, surprise
+    mask, new, names = protocol_subset(labels, "6class")
+    assert mask.tolist() == [True, False, True, True]
+    assert [names[i] for i in new] == ["anger", "disgust", "surprise"]
+    mask, new, names = protocol_subset(labels, "7class")
+    assert mask.all() and names == CKPLUS_CLASSES and new.tolist() == labels.tolist()
+    with pytest.raises(ValueError, match=r"protocol must be one of \['7class', '6class'\]; got '5class'"):
+        protocol_subset(labels, "5class")
+
+
+def _frame(model, correct, seed=0):
+    y = np.array([0, 1, 2, 0])
+    probs = np.full((4, 3), 0.1)
+    pred = np.where(correct, y, (y + 1) % 3)
+    probs[np.arange(4), pred] = 0.8
+    return predictions_frame(probs, y, ["a", "b", "c", "d"], ("x", "y", "z"), dataset="ckplus48",
+                             protocol="7class", model=model, variant="v", seed=seed, split="test", fold=0)
+
+
+def test_predictions_roundtrip_metrics_and_pairing(tmp_path):
+    a = _frame("spatial", [True, True, False, False])
+    b = _frame("hybrid", [True, False, True, True])
+    save_predictions([a, b], tmp_path / "artifacts" / "05_hybrid")
+    loaded = load_run_predictions(tmp_path)["05_hybrid"]
+    assert class_names_of(loaded) == ("x", "y", "z")
+    metrics = metrics_table(loaded).set_index("model")
+    assert metrics.loc["spatial", "accuracy"] == 0.5 and metrics.loc["hybrid", "accuracy"] == 0.75
+    pairs = paired_correctness(loaded, {"model": "spatial"}, {"model": "hybrid"})
+    assert pairs["correct_a"].tolist() == [True, True, False, False]
+    assert pairs["correct_b"].tolist() == [True, False, True, True]
+    with pytest.raises(ValueError, match="predicted by only one"):
+        paired_correctness(pd.concat([a, b.iloc[:3]]), {"model": "spatial"}, {"model": "hybrid"})
+    with pytest.raises(ValueError, match=r"probs must have shape \(n, n_classes\) = \(4, 2\)"):
+        predictions_frame(np.ones((4, 3)) / 3, np.zeros(4), list("abcd"), ("x", "y"), dataset="d",
+                          protocol="p", model="spatial", variant="v", seed=0, split="test")
+
+
+def toy_clips(n_subjects=8, per_subject=4, size=16, seed=0):
+    """Two classes: bright blob moving right vs left (separable by frames too: blob side)."""
+    rng = np.random.default_rng(seed)
+    X, y, subjects = [], [], []
+    for s in range(n_subjects):
+        for k in range(per_subject):
+            label = k % 2
+            clip = rng.integers(0, 40, (3, size, size)).astype(np.uint8)
+            for t in range(3):
+                col = (2 + 3 * t) if label == 0 else (size - 3 - 3 * t)
+                clip[t, 5:11, col:col + 3] = 250
+            X.append(clip)
+            y.append(label)
+            subjects.append(s)
+    return np.stack(X), np.array(y), np.array(subjects)
+
+
+@pytest.mark.parametrize("mode", ["frames", "clips"])
+def test_run_subject_folds_is_subject_independent_and_learns(mode):
+    torch.set_num_threads(1)
+    X, y, subjects = toy_clips()
+    folds = subjects % 4  # 4 folds of 2 subjects
+    ids = [f"S{s}_{k}" for k, s in enumerate(subjects)]
+    config = get_recipe("smoke", epochs=4, max_train_samples=None, batch_size=16, augment="none", tta="none")
+
+    if mode == "frames":
+        def make(n):
+            return build_model("small", n, width=8)
+    else:
+        class ClipNet(torch.nn.Module):
+            def __init__(self, n):
+                super().__init__()
+                self.net = build_model("small", n, width=8)
+
+            def forward(self, x):  # (n, T, 1, H, W): frame difference carries the motion
+                return self.net(x[:, -1] - x[:, 0])
+
+        def make(n):
+            return ClipNet(n)
+
+    result = run_subject_folds(make, X, y, ids, folds, ("right", "left"), config, mode=mode, seeds=(0,),
+                               dataset="toy", protocol="7class", model="spatial", variant=mode, progress=False)
+    preds = result.predictions
+    assert len(preds) == len(X)  # every clip tested exactly once per seed
+    assert sorted(preds["sample_id"]) == sorted(ids)
+    assert set(result.metrics["fold"]) == {0, 1, 2, 3}
+    assert (result.metrics["val_fold"] == (result.metrics["fold"] + 1) % 4).all()
+    assert (result.metrics["n_train"] == 16).all()  # 2 folds of 8 clips: test and validation held out
+    assert result.metrics["accuracy"].mean() >= 0.75
+
+
+def test_run_subject_folds_validates_input():
+    X, y, subjects = toy_clips(n_subjects=4)
+    with pytest.raises(ValueError, match=r"mode must be one of \['frames', 'clips'\]; got 'video'"):
+        run_subject_folds(None, X, y, subjects, subjects, ("a", "b"), get_recipe("smoke"), mode="video",
+                          dataset="d", protocol="p", model="spatial", variant="v")
+    with pytest.raises(ValueError, match="at least 3 folds"):
+        run_subject_folds(None, X, y, subjects, subjects % 2, ("a", "b"), get_recipe("smoke"), mode="clips",
+                          dataset="d", protocol="p", model="spatial", variant="v")
