@@ -7,8 +7,10 @@ PRESET ?= smoke
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# uv honours pip's find-links setting when one is configured on the machine.
-export UV_FIND_LINKS ?= $(PIP_FIND_LINKS)
+# torch comes from PyPI (its default build runs on CPU and GPU). A local
+# CPU-only torch wheel must not be picked: PyPI's torchvision is built against
+# the default torch and its operators (MTCNN's nms) fail to load with another.
+unexport UV_FIND_LINKS
 
 .PHONY: study book test test-fast env clean-runs baseline
 
