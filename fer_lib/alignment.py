@@ -67,6 +67,7 @@ __all__ = [
     "TRACKERS",
     "FILE_KEYS",
     "MATRIX_COLUMNS",
+    "RAW_POINT_COLUMNS",
     "SEQUENCE_COLUMNS",
     "CACHE_VERSION",
     "POINT_WEIGHTS",
@@ -124,7 +125,8 @@ FILE_KEYS = ("content", "stat")
 POINT_WEIGHTS = (1.0, 1.0, 0.5, 0.25, 0.25)
 
 #: Bump when an algorithm here changes in a way that changes cached results.
-CACHE_VERSION = 1
+#: (2: :func:`align_sequence` records gained :data:`RAW_POINT_COLUMNS`.)
+CACHE_VERSION = 2
 
 # Template points in pixel coordinates of their reference square.
 _TEMPLATE_PIXELS = MappingProxyType(
@@ -159,8 +161,14 @@ _BORDER_NAMES = MappingProxyType(
 #: Record columns holding the 2x3 alignment matrix (image -> crop), row-major.
 MATRIX_COLUMNS = ("m00", "m01", "m02", "m10", "m11", "m12")
 
+#: Record columns holding the 5 points *as detected* on the frame (before
+#: smoothing), ``raw_<name>_<axis>``; NaN on tracked frames and where no face was
+#: found. They are the independent evidence :func:`crop_points` maps into the
+#: crops to measure drift.
+RAW_POINT_COLUMNS = tuple(f"raw_{c}" for c in POINT_COLUMNS)
+
 #: Columns of the record DataFrame of :func:`align_sequence`, in order.
-SEQUENCE_COLUMNS = ("frame", "status", "tracked", *RECORD_COLUMNS[2:], *MATRIX_COLUMNS)
+SEQUENCE_COLUMNS = ("frame", "status", "tracked", *RECORD_COLUMNS[2:], *MATRIX_COLUMNS, *RAW_POINT_COLUMNS)
 
 
 # ----------------------------------------------------------------- geometry
@@ -577,7 +585,9 @@ def align_sequence(
         the status, ``score`` and ``n_faces`` of that detection), ``method``,
         box ``x1..y2`` and points ``left_eye_x..mouth_right_y`` (the smoothed
         values the crop was aligned with), ``score``, ``n_faces``, and the
-        image-to-crop matrix ``m00..m12``.
+        image-to-crop matrix ``m00..m12``, and the points as detected on the
+        frame, ``raw_left_eye_x..raw_mouth_right_y`` (:data:`RAW_POINT_COLUMNS`;
+        NaN on tracked frames and frames without a face).
     """
     check_option("method", method, DETECTORS)
     check_option("tracker", tracker, TRACKERS)
@@ -611,6 +621,7 @@ def align_sequence(
     out_points = np.full((n, 5, 2), np.nan)
     out_scores = np.full(n, np.nan)
     out_nfaces = np.zeros(n, dtype=np.int64)
+    out_raw = np.full((n, 5, 2), np.nan)
 
     alive = False
     pts = box = None
@@ -636,6 +647,7 @@ def align_sequence(
                     ious = box_iou(pred_box, cand_b)
                     m = int(np.argmax(ious))
                     if ious[m] >= iou_threshold:
+                        out_raw[t] = cand_p[m]
                         pts = (1 - smoothing) * cand_p[m] + smoothing * pred_pts
                         box = (1 - smoothing) * cand_b[m] + smoothing * pred_box
                         score = float(det.all_scores[j][m])
@@ -643,6 +655,7 @@ def align_sequence(
                         alive = False
                 if not alive:  # new track on the face chosen by the selection rule
                     pts, box, score = det.points[j].copy(), det.boxes[j].copy(), float(det.scores[j])
+                    out_raw[t] = det.points[j]
                     alive = True
                 status = det.status[j]
                 out_status[t] = status
@@ -670,6 +683,9 @@ def align_sequence(
     flat_m = mats.reshape(n, 6)
     for j, c in enumerate(MATRIX_COLUMNS):
         data[c] = flat_m[:, j]
+    flat_raw = out_raw.reshape(n, 10)
+    for j, c in enumerate(RAW_POINT_COLUMNS):
+        data[c] = flat_raw[:, j]
     return crops, pd.DataFrame(data, columns=list(SEQUENCE_COLUMNS))
 
 

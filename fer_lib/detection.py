@@ -19,6 +19,11 @@ Three detectors share one per-frame record (:class:`FaceDetections`):
 A frame where no face is found gets status ``"none"`` and NaN box, points and
 score: a face is never invented.
 
+``detect_faces(..., method="mtcnn", fallback="haar")`` runs the Haar cascade on
+the frames where MTCNN found no face (status ``"fallback"`` where it finds
+one). It is off by default: it recovers faces MTCNN misses (profile views,
+heavy blur) at the price of Haar's false positives on frames without a face.
+
 Points are in image pixel coordinates ``(x, y)`` in the order of
 :data:`POINT_NAMES`; "left" and "right" are as seen in the image (the person's
 right eye is the image-left eye), as MTCNN returns them.
@@ -31,6 +36,7 @@ from __future__ import annotations
 
 import functools
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -43,6 +49,7 @@ from fer_lib.validation import check_fraction, check_option, check_positive_int
 
 __all__ = [
     "DETECTORS",
+    "FALLBACKS",
     "FACE_STATUSES",
     "STATUS_BY_METHOD",
     "POINT_NAMES",
@@ -97,6 +104,9 @@ HAAR_POINT_TEMPLATE = np.array(
     [[0.325, 0.40], [0.675, 0.40], [0.50, 0.58], [0.35, 0.77], [0.65, 0.77]], dtype=np.float64
 )
 HAAR_POINT_TEMPLATE.setflags(write=False)
+
+#: ``fallback=`` options of :func:`detect_faces`: ``None`` (off) or ``"haar"``.
+FALLBACKS = (None, "haar")
 
 #: ``color=`` options of :func:`read_image` (``"keep"``: grayscale files stay 2-D).
 IMAGE_COLORS = ("keep", "gray", "rgb")
@@ -337,7 +347,11 @@ def resolve_device(device=None):
 def _mtcnn(device, min_face_size, thresholds, factor):
     """One MTCNN per (device, settings), built on first use."""
     import torch
-    from facenet_pytorch import MTCNN
+
+    with warnings.catch_warnings():
+        # facenet-pytorch imports tqdm.auto, which warns in a Jupyter kernel without ipywidgets
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        from facenet_pytorch import MTCNN
 
     model = MTCNN(
         min_face_size=int(min_face_size),
@@ -661,6 +675,7 @@ def detect_faces(
     batch_size=16,
     haar_scale_factor=1.1,
     haar_min_neighbors=5,
+    fallback=None,
 ):
     """Find one face, its box and 5 points in every frame.
 
@@ -689,6 +704,11 @@ def detect_faces(
         Frames per MTCNN forward pass (equal-size frames only are batched).
     haar_scale_factor, haar_min_neighbors : Haar settings
         Passed to ``cv2.CascadeClassifier.detectMultiScale``.
+    fallback : {None, "haar"}, default None
+        With ``method="mtcnn"``: run the Haar cascade on the frames where
+        MTCNN kept no face; a face found there gets status ``"fallback"``
+        (its ``n_faces`` counts Haar's faces). Ignored by the other methods.
+        Off by default because Haar invents faces more often than MTCNN.
 
     Returns
     -------
@@ -703,6 +723,7 @@ def detect_faces(
         Unknown ``method``, bad ``images`` or ``landmarks``.
     """
     check_option("method", method, DETECTORS)
+    check_option("fallback", fallback, FALLBACKS)
     frames = as_frames(images)
     min_score = check_fraction("min_score", min_score)
     batch_size = check_positive_int("batch_size", batch_size)
@@ -710,6 +731,11 @@ def detect_faces(
         min_face_size = check_positive_int("min_face_size", min_face_size)
     if method == "mtcnn":
         results = _detect_mtcnn(frames, device, min_face_size, thresholds, factor, min_score, batch_size)
+        missed = [i for i, r in enumerate(results) if r[0] == "none"]
+        if fallback == "haar" and missed:
+            rescued = _detect_haar([frames[i] for i in missed], min_face_size, haar_scale_factor, haar_min_neighbors)
+            for i, r in zip(missed, rescued):
+                results[i] = r
     elif method == "haar":
         results = _detect_haar(frames, min_face_size, haar_scale_factor, haar_min_neighbors)
     else:

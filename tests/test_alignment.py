@@ -1,7 +1,8 @@
-"""Face detection, alignment, normalisation, sequences and caching.
+"""Face detection, alignment, normalisation, sequences, caching and the data-set glue (fer_lib.faces).
 
-The MTCNN tests run on ``skimage.data.astronaut()`` (works on a fresh machine);
-the ``shared_data_dir`` tests use the real CK+ frames and media files and skip
+The MTCNN tests run on ``skimage.data.astronaut()`` and on a tiny synthetic
+CK+ release written to a temporary folder (both work on a fresh machine); the
+``shared_data_dir`` tests use the real CK+ frames and media files and skip
 without them. MTCNN runs on the CPU here, and few frames are used to keep the
 file fast on 2 cores.
 """
@@ -17,6 +18,7 @@ from skimage import data
 
 from fer_lib import alignment as al
 from fer_lib import detection as dt
+from fer_lib import faces
 from fer_lib.alignment import (
     ALIGN_SIZES,
     NORMALIZATIONS,
@@ -31,6 +33,8 @@ from fer_lib.alignment import (
     transform_points,
 )
 from fer_lib.detection import FACE_STATUSES, detect_faces, read_image, read_video_frames
+from fer_lib.ckplus import load_ckplus_sequences
+from fer_lib.constants import CKPLUS_CLASSES
 from fer_lib.errors import DataError
 
 CK_SEQUENCE = ("ckplus", "sequences", "cohn-kanade-images", "S052", "004")
@@ -461,3 +465,163 @@ def test_read_video(shared_data_dir):
     assert read_video_frames(shared_data_dir / "media" / "single_face.mp4", max_frames=2, color="gray").shape == (
         2, 360, 640,
     )
+
+
+def test_single_face_photo(shared_data_dir):
+    det = detect_faces([read_image(shared_data_dir / "media" / "single_face.jpg")], device="cpu")
+    assert det.status[0] == "detected" and det.n_faces[0] == 1 and det.scores[0] > 0.99
+
+
+def test_haar_fallback_only_where_mtcnn_finds_nothing(astronaut, monkeypatch):
+    blank = np.zeros_like(astronaut)
+    frames = [astronaut, blank]
+    with pytest.raises(ValueError, match=r"fallback must be one of \[None, 'haar'\]"):
+        detect_faces(frames, fallback="dlib")
+    # MTCNN finds the astronaut: the fallback is not used
+    det = detect_faces(frames, device="cpu", fallback="haar")
+    assert list(det.status) == ["detected", "none"]
+    # an MTCNN that misses everything: Haar rescues the astronaut, invents nothing on the blank frame
+    real = dt._detect_mtcnn
+
+    def blind(frames, *args):
+        return [dt._frame_result("mtcnn", f.shape, [], [], []) for f in frames]
+
+    monkeypatch.setattr(dt, "_detect_mtcnn", blind)
+    assert list(detect_faces(frames).status) == ["none", "none"]
+    det = detect_faces(frames, fallback="haar")
+    assert list(det.status) == ["fallback", "none"]
+    assert np.isnan(det.scores).all() and det.n_faces[0] >= 1
+    monkeypatch.setattr(dt, "_detect_mtcnn", real)
+
+
+def test_sequence_records_keep_the_raw_detections(shifted_runs, shifted_sequence):
+    frames, _ = shifted_sequence
+    (_, rec1), (_, rec3) = shifted_runs
+    raw = detect_faces(frames, device="cpu").points
+    got = rec1[list(al.RAW_POINT_COLUMNS)].to_numpy().reshape(-1, 5, 2)
+    np.testing.assert_allclose(got, raw, atol=1e-6)  # detect_every=1: every frame's own detection
+    raw3 = rec3[list(al.RAW_POINT_COLUMNS)].to_numpy()
+    assert np.isnan(raw3[rec3["tracked"].to_numpy()]).all()
+    assert np.isfinite(raw3[~rec3["tracked"].to_numpy()]).all()
+    # the smoothed points differ from the raw ones, the raw ones are what eye_drift uses
+    drift = faces.eye_drift(rec1.assign(sequence_id="a"))
+    assert len(drift) == 7 and drift["drift_px"].max() < 1.5
+
+
+# ------------------------------------------------------------- data-set glue
+
+
+TINY_RELEASE = dict(fer_per_class_train=1, fer_per_class_public=1, fer_per_class_private=1, fer_identities=2,
+                    ck_subjects=2, ck_sequences_per_subject=1, ck_min_frames=7, ck_max_frames=8,
+                    ck_unlabelled_fraction=0.0)
+
+
+@pytest.fixture(scope="module")
+def tiny_release(tmp_path_factory):
+    """A synthetic CK+ release (2 labelled sequences, 7-8 frames of 192x144, with Landmarks/)."""
+    from fer_lib import synthetic
+
+    root = tmp_path_factory.mktemp("tiny") / "data"
+    synthetic.write_synthetic_dataset(root, synthetic.SyntheticConfig(**TINY_RELEASE), progress=False)
+    return load_ckplus_sequences(root / "ckplus" / "sequences")
+
+
+def test_align_ckplus_sequences_with_landmarks_and_cache(tiny_release, tmp_path):
+    seqs = tiny_release
+    n = sum(s.n_frames for s in seqs.labelled)
+    res = faces.align_ckplus_sequences(seqs, cache_dir=tmp_path)
+    assert len(res) == 2 and res.methods == ("landmarks", "landmarks") and res.cache_hits == (False, False)
+    assert list(res.records.columns) == list(faces.FRAME_COLUMNS) and len(res.records) == n == res.n_frames
+    assert (res.records["status"] == "landmarks").all()
+    for seq, crops in zip(res.sequences, res.crops):
+        rec = res.records[res.records["sequence_id"] == seq.sequence_id]
+        assert crops.shape == (seq.n_frames, 48, 48) and crops.dtype == np.uint8 and crops.all(axis=(1, 2)).any()
+        assert rec["frame"].tolist() == list(range(seq.n_frames))  # frame order kept
+        assert rec["frame_file"].tolist() == [p.name for p in seq.frame_paths]
+    assert res.labels.tolist() == [CKPLUS_CLASSES.index(s.label) for s in seqs.labelled]
+    table = res.table()
+    assert list(table.columns) == list(faces.SEQUENCE_TABLE_COLUMNS)
+    assert table["landmarks"].tolist() == [s.n_frames for s in seqs.labelled] and (table["found_rate"] == 1).all()
+    # the landmarks are the evidence: the eyes stay put in the crops
+    drift = faces.eye_drift(res.records)
+    assert len(drift) == n - 2 and drift["drift_px"].max() < 0.5
+    assert faces.drift_summary(drift)["n_over_threshold"] == 0
+    # second call: read back, identical
+    again = faces.align_ckplus_sequences(seqs, cache_dir=tmp_path, **res.params)
+    assert again.cache_hits == (True, True)
+    for a, b in zip(res.crops, again.crops):
+        np.testing.assert_array_equal(a, b)
+    pd.testing.assert_frame_equal(res.records, again.records)
+    other = faces.align_ckplus_sequences(seqs, size=64, cache_dir=tmp_path, max_sequences=1)
+    assert other.cache_hits == (False,) and other.crops[0].shape[1:] == (64, 64)
+    # fixed-length clips, normalised
+    clips = res.clips(16, normalization="zscore")
+    assert clips.shape == (2, 16, 48, 48) and clips.dtype == np.float32
+    np.testing.assert_allclose(clips.reshape(32, -1).mean(axis=1), 0, atol=1e-4)
+    assert res.clips(5, "uniform", "clahe").dtype == np.uint8
+
+
+def test_align_ckplus_sequences_with_mtcnn_agrees_with_landmarks(tiny_release, tmp_path):
+    seq = tiny_release.labelled[:1]
+    ref = faces.align_ckplus_sequences(seq)
+    mt = faces.align_ckplus_sequences(seq, "mtcnn", cache_dir=tmp_path, device="cpu")
+    assert mt.methods == ("mtcnn",) and (mt.records["status"] == "detected").all()
+    err = faces.point_error(mt.records, ref.records)
+    assert err["eye_error_iod"].max() < 0.15, err
+    tracked = faces.align_ckplus_sequences(seq, "mtcnn", detect_every=4, cache_dir=tmp_path, device="cpu")
+    assert tracked.records["tracked"].tolist() == [t % 4 != 0 for t in range(seq[0].n_frames)]
+    counts = faces.status_counts(tracked.records)
+    assert counts.loc["all", "tracked"] == seq[0].n_frames - 2 and counts.loc["all", "none"] == 0
+    assert faces.eye_drift(tracked.records, reference=mt.records)["drift_px"].max() < 1.5
+
+
+def test_method_choice_and_errors(tiny_release, monkeypatch):
+    assert faces.resolve_method("auto", True) == "landmarks"
+    assert faces.resolve_method("auto", False) == "mtcnn"
+    assert faces.resolve_method("haar", True) == "haar"
+    monkeypatch.setattr(faces, "mtcnn_available", lambda: False)
+    assert faces.resolve_method("auto", False) == "haar"  # the fallback detector
+    with pytest.raises(ValueError, match="no Landmarks"):
+        faces.resolve_method("landmarks", False)
+    with pytest.raises(ValueError, match=r"method must be one of \['auto', 'landmarks', 'mtcnn', 'haar'\]"):
+        faces.align_ckplus_sequences(tiny_release, "dlib")
+    with pytest.raises(ValueError, match="seqs must be a CKPlusSequences"):
+        faces.align_ckplus_sequences("S010")
+    with pytest.raises(ValueError, match="no sequence"):
+        faces.align_ckplus_sequences([])
+    with pytest.raises(ValueError, match="landmarks is read from each sequence"):
+        faces.align_ckplus_sequences(tiny_release, landmarks=np.zeros((8, 68, 2)))
+
+
+def test_status_counts_never_hide_a_frame():
+    rec = pd.DataFrame({"sequence_id": ["a", "a", "a", "b"], "status": ["detected", "none", "fallback", "landmarks"],
+                        "tracked": [False, True, False, False], "n_faces": [1, 0, 2, 1]})
+    counts = faces.status_counts(rec, by="sequence_id")
+    assert counts.loc["a", ["n_frames", "detected", "none", "fallback", "tracked", "multi_face"]].tolist() == [
+        3, 1, 1, 1, 1, 1]
+    assert counts.loc["a", "found_rate"] == pytest.approx(2 / 3) and counts.loc["b", "found_rate"] == 1
+    assert faces.status_summary(rec) == {"n_frames": 4, "detected": 1, "landmarks": 1, "fallback": 1, "none": 1,
+                                         "tracked": 1, "multi_face": 1, "found_rate": 0.75}
+    with pytest.raises(ValueError, match="unknown statuses"):
+        faces.status_counts(rec.assign(status="lost"))
+
+
+def test_real_ckplus_sequence_through_the_glue(shared_data_dir, tmp_path):
+    seqs = load_ckplus_sequences(shared_data_dir / "ckplus" / "sequences")
+    seq = min(seqs.labelled, key=lambda s: s.n_frames)  # 8 frames of 640x490
+    res = faces.align_ckplus_sequences([seq], cache_dir=tmp_path, device="cpu")
+    assert res.methods == ("mtcnn",) and (res.records["status"] == "detected").all()
+    assert (res.records["n_faces"] == 1).all()
+    drift = faces.eye_drift(res.records)
+    print(f"\n{seq.sequence_id}: eye drift in 48x48 crops, px: {np.round(drift['drift_px'].to_numpy(), 2)}")
+    assert drift["drift_px"].max() < 1.5
+    assert faces.align_ckplus_sequences([seq], cache_dir=tmp_path, device="cpu").cache_hits == (True,)
+
+
+def test_no_face_video_through_the_glue(shared_data_dir, tmp_path):
+    path = shared_data_dir / "media" / "no_face.mp4"
+    frames, crops, rec, hit = faces.align_video(path, cache_dir=tmp_path, step=10, max_frames=6, device="cpu")
+    assert not hit and len(frames) == len(crops) == len(rec) == 6
+    assert (rec["status"] == "none").all() and not crops.any()  # reported, not invented
+    assert rec["frame"].tolist() == [0, 10, 20, 30, 40, 50]
+    assert faces.align_video(path, cache_dir=tmp_path, step=10, max_frames=6, device="cpu")[3]
