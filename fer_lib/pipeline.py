@@ -35,7 +35,7 @@ from .environment import git_commit, hardware, package_versions
 from .validation import check_option
 
 #: Book pages written by the pipeline from the run folder (not kept in ``book/``).
-GENERATED_PAGES = ("reproducibility",)
+GENERATED_PAGES = ("reproducibility", "results")
 
 #: Tag of the cells whose outputs nbval compares with the stored baseline.
 CHECKED_TAG = "nbval-check-output"
@@ -302,6 +302,9 @@ def build_book(run_dir, preset, strict=True):
             raise FileNotFoundError(f"{executed} missing: execute the notebooks before building the book")
         shutil.copy2(executed, book_src / NOTEBOOKS_DIR / executed.name)
     write_reproducibility_page(run_dir, book_src, preset)
+    from .report import write_results_page
+
+    write_results_page(run_dir, book_src)
     executable = Path(sys.executable).parent / "jupyter-book"  # the CLI of this environment
     cmd = [str(executable if executable.exists() else "jupyter-book"), "build", str(book_src)]
     if strict:

@@ -428,6 +428,11 @@ def test_main_face_flicker_and_truth_agreement():
     assert r.loc[("v", "m2"), "label_changes"] == 2 and r.loc[("v", "m2"), "faces_found"] == 2
     assert r.loc[("w", "m1"), "face_frames"] == 0 and np.isnan(r.loc[("w", "m1"), "label_changes_per_second"])
     assert r.loc[("v", "truth"), "label_changes"] == 1 and r.loc[("v", "truth"), "dominant_label"] == "b"
+    assert np.isnan(r.loc[("v", "m1"), "mean_top_probability"])  # no p_ columns in these tables
+    probs = one.assign(p_a=[0.9, 0.2, np.nan, 0.4, 0.6], p_b=[0.1, 0.8, np.nan, 0.6, 0.4])
+    r = flicker_table({("v", "m"): probs}).iloc[0]
+    assert r["mean_top_probability"] == pytest.approx((0.9 + 0.8 + 0.6 + 0.6) / 4)
+    assert r["mean_probability_change"] == pytest.approx((0.7 + 0.2 + 0.2) / 3)  # frames 0-1, 1-3, 3-4
     with pytest.raises(ValueError, match=r"\(video, model\) pairs"):
         flicker_table({"v": one})
     agree = truth_agreement(one, truth).set_index("phase")
@@ -450,6 +455,7 @@ def test_figures_of_notebook_08(checkpoint, media, tmp_path):
     assert len(fig.axes) == 4 and fig.axes[0].get_title() == "a: first" and (tmp_path / "frames.png").is_file()
     assert annotated_frames_figure({"a": tmp_path / "missing.mp4"}, [0]) is None
     tm = res.summary["timing"]
+    assert tm["cpu_s"] > 0 and tm["fps_cpu"] == pytest.approx(12 / tm["cpu_s"])
     table = pd.DataFrame([{"device": "cpu", "detect_every": 3, "frames": 12, "fps_end_to_end": tm["fps_end_to_end"],
                            **{k: tm[k] for k in ("decode_s", "detect_s", "detect_align_s", "classify_s", "write_s")}}])
     fig = plot_throughput(table, 25, tmp_path / "tp.png")

@@ -1,0 +1,687 @@
+"""The spatial baseline (notebook 03): FER-2013 seeds, CK+ transfer, cross-data-set evaluation.
+
+Glue between the data loaders, :func:`fer_lib.training.train_model`,
+:func:`fer_lib.experiments.run_subject_folds` and the predictions format of
+:mod:`fer_lib.predictions`, so that notebook 03 stays a readable story:
+
+* :func:`train_fer2013_seeds` trains one recipe for several seeds on
+  FER-2013 *Training*, picks each run's epoch on *PublicTest* (the ``val``
+  split of :func:`~fer_lib.training.train_model`) and predicts *PublicTest*
+  and *PrivateTest* with the recipe's test-time augmentation;
+  :func:`select_seed` picks the model to ship by **PublicTest** accuracy only
+  (*PrivateTest* is reported, never used to choose);
+* :func:`transfer_model` starts a CK+ per-frame classifier from the FER-2013
+  checkpoint (feature weights copied, new class head); :func:`run_ckplus_spatial`
+  runs the subject-independent folds for each protocol and initialisation;
+* :func:`cross_dataset_predictions` applies the FER-2013 model to CK+48 clips
+  without any CK+ training, on the 6 classes both data sets share
+  (:data:`fer_lib.constants.CKPLUS_TO_FER2013`);
+* :func:`literature_table` holds the published figures the notebook puts
+  beside ours (never measured here).
+"""
+
+import contextlib
+import io
+import shutil
+import time
+import warnings
+from dataclasses import dataclass, replace
+from pathlib import Path
+from types import MappingProxyType
+
+import numpy as np
+import pandas as pd
+
+from .constants import CKPLUS_CLASSES, CKPLUS_TO_FER2013, FER2013_CLASSES
+from .errors import DataError
+from .experiments import CKPLUS_PROTOCOLS, FoldRunResult, protocol_subset, run_subject_folds
+from .predictions import metrics_table, predictions_frame
+from .reproducibility import seed_everything
+from .validation import check_option, check_positive_int, check_subset
+
+__all__ = [
+    "CHECKPOINT_NAME",
+    "CKPLUS_ANCHORS",
+    "CKPLUS_INITS",
+    "CROSS_PROTOCOL",
+    "CROSS_SPLIT",
+    "FER2013_LITERATURE",
+    "FER2013_UPSTREAM",
+    "FERRuns",
+    "SPATIAL_FAMILY",
+    "ckplus_folds",
+    "ckplus_model_factory",
+    "cross_dataset_predictions",
+    "fer2013_split_arrays",
+    "fer_variant",
+    "fold_accuracy_table",
+    "group_metrics",
+    "literature_table",
+    "mean_sd",
+    "plot_fold_scores",
+    "plot_learning_curves",
+    "restrict_to_shared_classes",
+    "run_ckplus_spatial",
+    "seed_summary",
+    "select_seed",
+    "throughput",
+    "train_fer2013_seeds",
+    "transfer_model",
+]
+
+#: Model family of every prediction this module writes (see :data:`fer_lib.predictions.MODEL_FAMILIES`).
+SPATIAL_FAMILY = "spatial"
+
+#: Initialisations of the CK+ per-frame classifier: from the FER-2013 model, or random.
+CKPLUS_INITS = ("transfer", "scratch")
+
+#: Protocol and split of the cross-data-set evaluation (FER-2013 model on CK+48, no CK+ training).
+CROSS_PROTOCOL = "cross:fer2013"
+CROSS_SPLIT = "all"
+
+#: File name of the shipped FER-2013 checkpoint in notebook 03's artefact folder
+#: (read by the hybrid, notebook 05, and the video command, notebook 08).
+CHECKPOINT_NAME = "spatial_fer2013.pt"
+
+#: Upstream preprocessing recorded in the FER-2013 checkpoint: the released
+#: crops are used as they are. The ``key=value`` tokens say how a face from
+#: another source (e.g. a video frame) must be aligned to match them.
+FER2013_UPSTREAM = (
+    "FER-2013 face crops as released (48x48 grayscale, no further alignment): "
+    "template=fer2013 size=48 color=gray margin=0 intensity=none"
+)
+
+#: Published FER-2013 figures (accuracy in %), for comparison only: none of
+#: them is measured by this project. ``protocol`` says on which split each was
+#: scored and how the model was chosen, as far as the claim states it.
+FER2013_LITERATURE = (
+    MappingProxyType({
+        "source": "seed paper A (spatial CNN)", "model": "CNN", "accuracy": "80.0",
+        "protocol": "claimed; split and model selection not stated in a checkable form",
+        "kind": "seed-paper claim",
+    }),
+    MappingProxyType({
+        "source": "seed paper B (comparison table)", "model": "CNN", "accuracy": "85",
+        "protocol": "claimed in a table; split and model selection not stated in a checkable form",
+        "kind": "seed-paper claim",
+    }),
+    MappingProxyType({
+        "source": "VGG-style CNNs, single model (e.g. Khaireddin & Chen 2021, arXiv:2105.03588)",
+        "model": "VGG-style CNN", "accuracy": "72.4-73.3",
+        "protocol": "10-crop TTA; the often-quoted 73.28% was scored on PublicTest, another 73.1% picked its "
+                    "checkpoint on PrivateTest",
+        "kind": "public anchor",
+    }),
+    MappingProxyType({
+        "source": "ResMaskingNet (Pham et al., ICPR 2020)", "model": "ResNet + masking blocks",
+        "accuracy": "74.1 (ensemble 76.8)", "protocol": "ImageNet-pretrained; PrivateTest",
+        "kind": "public anchor",
+    }),
+    MappingProxyType({
+        "source": "human accuracy (Goodfellow et al. 2013)", "model": "people", "accuracy": "~65",
+        "protocol": "small human study on FER-2013 images", "kind": "public anchor",
+    }),
+    MappingProxyType({
+        "source": "mini-Xception (Arriaga et al. 2017)", "model": "mini-Xception", "accuracy": "~66",
+        "protocol": "as published", "kind": "public anchor",
+    }),
+    MappingProxyType({
+        "source": "off-the-shelf mini-Xception (`fer` package), issue 4", "model": "mini-Xception",
+        "accuracy": "58.4", "protocol": "PrivateTest; measured offline by the project, not by this notebook",
+        "kind": "off-the-shelf",
+    }),
+    MappingProxyType({
+        "source": "off-the-shelf face-api.js expression net, issue 4", "model": "face-api.js",
+        "accuracy": "57.0", "protocol": "PrivateTest; measured offline by the project, not by this notebook",
+        "kind": "off-the-shelf",
+    }),
+)
+
+#: Off-the-shelf models on CK+48, 6 classes, no CK+ training (issue 4), accuracy in %.
+CKPLUS_ANCHORS = MappingProxyType({"mini-Xception (`fer` package)": 68.8, "face-api.js expression net": 88.6})
+
+
+def literature_table():
+    """The published FER-2013 figures of :data:`FER2013_LITERATURE` as a DataFrame (not measured here)."""
+    return pd.DataFrame([dict(r) for r in FER2013_LITERATURE],
+                        columns=["source", "model", "accuracy", "protocol", "kind"])
+
+
+def fer_variant(model_name, recipe):
+    """Variant name of a FER-2013 spatial model, e.g. ``"vgg-ours"`` (model name, recipe name)."""
+    return f"{model_name}-{recipe}"
+
+
+def mean_sd(values):
+    """Mean and sample standard deviation (``ddof=1``; 0 for a single value) of finite values.
+
+    Returns
+    -------
+    (float, float, int)
+        Mean, standard deviation, number of values (NaN, NaN, 0 when empty).
+    """
+    v = np.asarray(list(values), dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return float("nan"), float("nan"), 0
+    return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0, int(v.size)
+
+
+# --------------------------------------------------------------------------- FER-2013
+
+
+def fer2013_split_arrays(fer):
+    """``{split: (images, labels, sample_ids)}`` of the canonical FER-2013 splits.
+
+    ``sample_ids`` are the 0-based rows of the images in the loaded data (the
+    ids :mod:`fer_lib.predictions` uses for FER-2013).
+
+    Raises
+    ------
+    DataError
+        If Training, PublicTest or PrivateTest is missing (the image-folder
+        release merges the two test splits into ``Test``, so it cannot follow
+        the select-on-PublicTest, report-on-PrivateTest protocol).
+    """
+    missing = [s for s in ("Training", "PublicTest", "PrivateTest") if s not in fer.splits]
+    if missing:
+        raise DataError(
+            f"{fer.source}: FER-2013 splits {missing} are missing (present: {list(fer.splits)}); the spatial "
+            "baseline needs Training / PublicTest / PrivateTest, i.e. the Kaggle CSV (see data/README.md)"
+        )
+    rows = np.arange(len(fer))
+    return {s: (fer.images[fer.usage == s], fer.labels[fer.usage == s], rows[fer.usage == s].astype(str))
+            for s in ("Training", "PublicTest", "PrivateTest")}
+
+
+@dataclass(frozen=True)
+class FERRuns:
+    """What :func:`train_fer2013_seeds` returns.
+
+    Attributes
+    ----------
+    predictions : DataFrame
+        PublicTest and PrivateTest predictions of every seed (format of :mod:`fer_lib.predictions`).
+    histories : DataFrame
+        Training history of every seed (columns of :data:`fer_lib.training.HISTORY_COLUMNS`
+        plus ``dataset``, ``protocol``, ``model``, ``variant``, ``seed``, ``fold``).
+    runs : DataFrame
+        One row per seed: ``variant``, ``seed``, ``checkpoint``, ``best_epoch``,
+        ``epochs_run``, ``stop_reason``, ``completed``, ``train_seconds``,
+        ``predict_seconds``, ``images_per_s``, ``reused``.
+    """
+
+    predictions: pd.DataFrame
+    histories: pd.DataFrame
+    runs: pd.DataFrame
+
+
+def throughput(history, skip_first=True):
+    """Median training images/s of a history (the first epoch, which pays one-off costs, left out)."""
+    ips = pd.Series(history["images_per_s"], dtype=float).dropna()
+    if skip_first and len(ips) > 1:
+        ips = ips.iloc[1:]
+    return float(ips.median()) if len(ips) else float("nan")
+
+
+def train_fer2013_seeds(fer, model_name, config, seeds, out_dir, *, recipe_name, model_kwargs=None,
+                        resume=False, progress=False):
+    """Train one FER-2013 recipe for several seeds; predict PublicTest and PrivateTest.
+
+    Parameters
+    ----------
+    fer : fer_lib.fer2013.FER2013Data
+        With the canonical splits (see :func:`fer2013_split_arrays`).
+    model_name : str
+        :data:`fer_lib.models.MODEL_NAMES`.
+    config : fer_lib.training.TrainConfig
+        The recipe; its ``seed`` is replaced by each seed, its ``dropout`` is
+        the model's, its ``tta`` is used for the predictions.
+    seeds : sequence of int
+    out_dir : path-like
+        Each seed writes ``best.pt``, ``last.pt`` and ``history.csv`` to
+        ``<out_dir>/<variant>/seed<seed>/``.
+    recipe_name : str
+        Name of the recipe, for the variant name (:func:`fer_variant`).
+    model_kwargs : dict, optional
+        Architecture arguments of :func:`fer_lib.models.build_model` (e.g. ``{"width": 16}``).
+    resume : bool, default=False
+        Continue (or reuse) a run from its ``last.pt``; otherwise the seed's
+        folder is emptied first and the run starts afresh.
+    progress : bool, default=False
+        tqdm bars of :func:`~fer_lib.training.train_model`.
+
+    Returns
+    -------
+    FERRuns
+    """
+    from .models import build_model
+    from .training import predict, train_model
+
+    seeds = [check_positive_int("seed", s, minimum=0) for s in seeds]
+    if not seeds:
+        raise ValueError("seeds must name at least one seed; got []")
+    splits = fer2013_split_arrays(fer)
+    X_tr, y_tr, _ = splits["Training"]
+    X_pub, y_pub, _ = splits["PublicTest"]
+    variant = fer_variant(model_name, recipe_name)
+    frames, histories, runs = [], [], []
+    for seed in seeds:
+        run_dir = Path(out_dir) / variant / f"seed{seed}"
+        reused = bool(resume and (run_dir / "last.pt").exists())
+        if not resume and run_dir.exists():
+            shutil.rmtree(run_dir)
+        cfg = replace(config, seed=int(seed))
+        seed_everything(int(seed))
+        model = build_model(model_name, len(fer.class_names), dropout=cfg.dropout, **dict(model_kwargs or {}))
+        result = train_model(model, (X_tr, y_tr), (X_pub, y_pub), cfg, out_dir=run_dir, progress=progress,
+                             resume=resume, class_names=fer.class_names, preprocessing=FER2013_UPSTREAM)
+        t0 = time.perf_counter()
+        for split in ("PublicTest", "PrivateTest"):
+            X, y, ids = splits[split]
+            probs = predict(model, X, cfg)
+            frames.append(predictions_frame(probs, y, ids, fer.class_names, dataset="fer2013",
+                                            protocol="canonical", model=SPATIAL_FAMILY, variant=variant,
+                                            seed=seed, split=split, fold=-1))
+        predict_seconds = time.perf_counter() - t0
+        histories.append(result.history.assign(dataset="fer2013", protocol="canonical", model=SPATIAL_FAMILY,
+                                               variant=variant, seed=int(seed), fold=-1))
+        runs.append({
+            "variant": variant, "seed": int(seed), "checkpoint": str(result.checkpoint_path),
+            "best_epoch": result.best_epoch, "epochs_run": result.epochs_run, "stop_reason": result.stop_reason,
+            "completed": result.completed, "train_seconds": round(result.seconds, 2),
+            "predict_seconds": round(predict_seconds, 2), "images_per_s": throughput(result.history),
+            "reused": reused,
+        })
+    return FERRuns(pd.concat(frames, ignore_index=True), pd.concat(histories, ignore_index=True),
+                   pd.DataFrame(runs))
+
+
+def group_metrics(predictions, by=("dataset", "protocol", "model", "variant", "seed", "fold", "split")):
+    """:func:`fer_lib.predictions.metrics_table` computed separately for each ``(dataset, protocol)``.
+
+    A table that mixes class sets (FER-2013's 7 classes and CK+'s) holds the
+    union of their ``prob_<class>`` columns; macro-F1 must average over the
+    classes of each test set only, so each set is scored with its own
+    (non-empty) probability columns.
+    """
+    parts = []
+    for _, part in predictions.groupby(["dataset", "protocol"], sort=True):
+        filled = [c for c in part.columns if c.startswith("prob_") and part[c].notna().all()]
+        other = [c for c in part.columns if not c.startswith("prob_")]
+        parts.append(metrics_table(part[other + filled], by=by))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def select_seed(metrics, variant, split="PublicTest"):
+    """The seed to ship: highest accuracy on the selection split (ties: lowest seed).
+
+    Parameters
+    ----------
+    metrics : DataFrame
+        :func:`group_metrics` of FER-2013 predictions.
+    variant : str
+    split : {"PublicTest"}, default="PublicTest"
+        Only the selection split is accepted: choosing on PrivateTest would
+        make its score optimistic.
+
+    Returns
+    -------
+    int
+    """
+    check_option("split", split, ("PublicTest",))
+    rows = metrics[(metrics["variant"] == variant) & (metrics["split"] == split)]
+    if rows.empty:
+        raise ValueError(f"no {split} metrics for variant {variant!r}; have {sorted(metrics['variant'].unique())}")
+    rows = rows.sort_values(["accuracy", "seed"], ascending=[False, True])
+    return int(rows.iloc[0]["seed"])
+
+
+def seed_summary(metrics, split="PrivateTest"):
+    """Accuracy and macro-F1 per variant on one split: mean, sd (ddof=1), min, max over seeds.
+
+    Returns
+    -------
+    DataFrame
+        Indexed by variant; accuracies as fractions.
+    """
+    rows = []
+    part = metrics[metrics["split"] == split]
+    for variant, g in part.groupby("variant", sort=False):
+        acc, acc_sd, n = mean_sd(g["accuracy"])
+        f1, f1_sd, _ = mean_sd(g["macro_f1"])
+        rows.append({"variant": variant, "split": split, "seeds": n, "accuracy_mean": acc, "accuracy_sd": acc_sd,
+                     "accuracy_min": float(g["accuracy"].min()), "accuracy_max": float(g["accuracy"].max()),
+                     "macro_f1_mean": f1, "macro_f1_sd": f1_sd})
+    return pd.DataFrame(rows).set_index("variant")
+
+
+# --------------------------------------------------------------------------- CK+
+
+
+def transfer_model(checkpoint, n_classes, dropout=0.5):
+    """A new classifier for ``n_classes`` whose feature weights come from a FER-2013 checkpoint.
+
+    Parameters
+    ----------
+    checkpoint : path-like
+        A ``best.pt`` / ``spatial_fer2013.pt`` written by
+        :func:`fer_lib.training.train_model` for a :func:`fer_lib.models.build_model` model.
+    n_classes : int
+        Classes of the new task (e.g. 7 or 6 for CK+).
+    dropout : float, default=0.5
+        Dropout of the new head.
+
+    Returns
+    -------
+    torch.nn.Module
+        Same architecture as the checkpoint's model; every weight except the
+        class head (``classifier.*``, freshly initialised) copied from it.
+        ``model.model_spec["init"]`` is ``"fer2013:<file name>"``.
+
+    Raises
+    ------
+    ValueError
+        If the checkpoint's model was not built by :func:`fer_lib.models.build_model`.
+    """
+    from .models import build_model
+    from .training import load_checkpoint
+
+    source, meta = load_checkpoint(checkpoint, device="cpu")
+    spec = meta["model_spec"]
+    if spec.get("factory") != "fer_lib.models:build_model":
+        raise ValueError(f"{checkpoint}: transfer needs a fer_lib.models:build_model checkpoint; "
+                         f"got factory {spec.get('factory')!r}")
+    kwargs = {k: v for k, v in spec["kwargs"].items() if k not in ("n_classes", "dropout")}
+    name = kwargs.pop("name")
+    model = build_model(name, n_classes, dropout=dropout, **kwargs)
+    features = {k: v for k, v in source.state_dict().items() if not k.startswith("classifier.")}
+    missing, unexpected = model.load_state_dict(features, strict=False)
+    if unexpected or any(not k.startswith("classifier.") for k in missing):
+        raise ValueError(f"{checkpoint}: weights do not fit {name}: missing {missing}, unexpected {unexpected}")
+    model.model_spec["init"] = f"fer2013:{Path(checkpoint).name}"
+    return model
+
+
+def ckplus_model_factory(init, *, model_name, model_kwargs=None, checkpoint=None, dropout=0.5):
+    """``make_model(n_classes)`` for :func:`fer_lib.experiments.run_subject_folds`.
+
+    Parameters
+    ----------
+    init : {"transfer", "scratch"}
+        ``"transfer"``: :func:`transfer_model` from ``checkpoint``;
+        ``"scratch"``: a randomly initialised ``model_name``.
+    model_name : str
+        Architecture for ``"scratch"``; must be the checkpoint's for
+        ``"transfer"`` (so that the two initialisations are comparable).
+    model_kwargs : dict, optional
+    checkpoint : path-like, optional
+        Needed for ``"transfer"``.
+    dropout : float, default=0.5
+    """
+    from .models import build_model
+
+    check_option("init", init, CKPLUS_INITS)
+    kwargs = dict(model_kwargs or {})
+    if init == "transfer":
+        if checkpoint is None:
+            raise ValueError("init='transfer' needs the FER-2013 checkpoint; got checkpoint=None")
+        if not Path(checkpoint).is_file():
+            raise FileNotFoundError(f"FER-2013 checkpoint not found: {checkpoint}")
+        return lambda n_classes: transfer_model(checkpoint, n_classes, dropout=dropout)
+    return lambda n_classes: build_model(model_name, n_classes, dropout=dropout, **kwargs)
+
+
+def ckplus_folds(folds_table, sequence_ids):
+    """Fold of each CK+48 clip from notebook 01's ``ckplus48_folds.csv`` (joined on ``sequence_id``).
+
+    Raises
+    ------
+    ValueError
+        If a clip has no fold (notebook 01 ran on other data), or a subject sits in two folds.
+    """
+    table = pd.DataFrame(folds_table)
+    for col in ("subject", "sequence_id", "fold"):
+        if col not in table:
+            raise ValueError(f"folds_table must have the columns subject, sequence_id, fold; missing {col!r}")
+    if (table.groupby("subject")["fold"].nunique() > 1).any():
+        raise ValueError("folds_table puts a subject in several folds; the folds must be by subject")
+    lookup = dict(zip(table["sequence_id"].astype(str), table["fold"].astype(int)))
+    ids = [str(s) for s in sequence_ids]
+    missing = [s for s in ids if s not in lookup]
+    if missing:
+        raise ValueError(f"{len(missing)} clips have no fold (e.g. {missing[:3]}); re-run notebook 01 on the "
+                         "same data folder")
+    return np.array([lookup[s] for s in ids], dtype=np.int64)
+
+
+def run_ckplus_spatial(ck48, folds, config, *, model_name, model_kwargs=None, checkpoint=None,
+                       protocols=CKPLUS_PROTOCOLS, inits=CKPLUS_INITS, seeds=(0,), fold_subset=None,
+                       progress=False, quiet=True):
+    """The spatial per-frame classifier on the CK+48 subject folds, per protocol and initialisation.
+
+    Each ``(protocol, init)`` is one :func:`fer_lib.experiments.run_subject_folds`
+    call with ``mode="frames"`` (train on every frame of the training clips,
+    predict a clip by averaging its frames' probabilities), ``model="spatial"``
+    and ``variant=init``.
+
+    Parameters
+    ----------
+    ck48 : fer_lib.ckplus.CKPlus48Data
+    folds : ndarray of shape (n_clips,)
+        From :func:`ckplus_folds`.
+    config : fer_lib.training.TrainConfig
+    model_name, model_kwargs, checkpoint
+        See :func:`ckplus_model_factory`.
+    protocols : sequence of {"7class", "6class"}
+    inits : sequence of {"transfer", "scratch"}
+    seeds : sequence of int
+    fold_subset : sequence of int, optional
+    progress : bool, default=False
+    quiet : bool, default=True
+        Swallow the per-run ``seed_everything`` lines printed to stdout
+        (two per fold and seed); warnings still show.
+
+    Returns
+    -------
+    FoldRunResult
+        ``metrics`` and ``histories`` carry ``protocol`` and ``variant`` columns.
+    """
+    check_subset("protocols", protocols, CKPLUS_PROTOCOLS)
+    check_subset("inits", inits, CKPLUS_INITS)
+    preds, metrics, histories = [], [], []
+    for protocol in protocols:
+        mask, y, names = protocol_subset(ck48.labels, protocol, ck48.class_names)
+        for init in inits:
+            make = ckplus_model_factory(init, model_name=model_name, model_kwargs=model_kwargs,
+                                        checkpoint=checkpoint, dropout=config.dropout)
+            sink = io.StringIO() if quiet else None
+            with contextlib.redirect_stdout(sink) if quiet else contextlib.nullcontext(), \
+                    warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm.auto without ipywidgets
+                res = run_subject_folds(make, ck48.clips[mask], y, np.asarray(ck48.sequence_ids)[mask],
+                                        np.asarray(folds)[mask], names, config, mode="frames", seeds=seeds,
+                                        dataset="ckplus48", protocol=protocol, model=SPATIAL_FAMILY,
+                                        variant=init, fold_subset=fold_subset, progress=progress)
+            preds.append(res.predictions)
+            metrics.append(res.metrics)
+            histories.append(res.histories.assign(dataset="ckplus48", protocol=protocol, model=SPATIAL_FAMILY,
+                                                  variant=init))
+    return FoldRunResult(pd.concat(preds, ignore_index=True), pd.concat(metrics, ignore_index=True),
+                         pd.concat(histories, ignore_index=True))
+
+
+def fold_accuracy_table(metrics, value="accuracy"):
+    """Per-fold scores (rows: folds, then ``mean`` and ``sd``; columns: ``(protocol, variant)``).
+
+    Scores are averaged over seeds within a fold first; ``mean`` / ``sd``
+    (``ddof=1``) are over folds, each fold counting once.
+    """
+    per_fold = metrics.groupby(["protocol", "variant", "fold"])[value].mean().unstack(["protocol", "variant"])
+    per_fold = per_fold.sort_index(axis=1)
+    summary = pd.DataFrame({"mean": per_fold.mean(), "sd": per_fold.std(ddof=1)}).T
+    out = pd.concat([per_fold, summary])
+    out.index = [str(i) for i in out.index]
+    out.index.name = "fold"
+    return out
+
+
+# --------------------------------------------------------------------------- cross-data-set
+
+
+def restrict_to_shared_classes(probs, source_classes=FER2013_CLASSES, target_classes=None,
+                               mapping=CKPLUS_TO_FER2013):
+    """Probabilities over the target classes that a source model also knows, renormalised.
+
+    Parameters
+    ----------
+    probs : ndarray of shape (..., len(source_classes))
+        The source model's probabilities (e.g. FER-2013's 7 classes).
+    source_classes : sequence of str
+    target_classes : sequence of str, optional
+        Target classes in output order; default: the keys of ``mapping``
+        (CK+'s 6 basic emotions). Each must be a key of ``mapping``.
+    mapping : mapping of str to str
+        Target class -> source class.
+
+    Returns
+    -------
+    ndarray of shape (..., len(target_classes))
+        ``p(target | one of the shared classes)``: the source columns of the
+        shared classes, divided by their sum (uniform where that sum is 0).
+    """
+    targets = tuple(mapping) if target_classes is None else tuple(target_classes)
+    unknown = [t for t in targets if t not in mapping]
+    if unknown:
+        raise ValueError(f"target classes {unknown} have no counterpart in the mapping {dict(mapping)}")
+    src = tuple(source_classes)
+    absent = [mapping[t] for t in targets if mapping[t] not in src]
+    if absent:
+        raise ValueError(f"mapped classes {absent} are not among the source classes {list(src)}")
+    probs = np.asarray(probs, dtype=np.float64)
+    if probs.shape[-1] != len(src):
+        raise ValueError(f"probs must have {len(src)} columns (one per source class); got shape {probs.shape}")
+    shared = probs[..., [src.index(mapping[t]) for t in targets]]
+    total = shared.sum(axis=-1, keepdims=True)
+    uniform = np.full_like(shared, 1.0 / len(targets))
+    return np.where(total > 0, shared / np.where(total > 0, total, 1.0), uniform)
+
+
+def cross_dataset_predictions(model, ck48, *, config=None, seed, variant, mapping=CKPLUS_TO_FER2013,
+                              source_classes=None):
+    """The FER-2013 model on CK+48 clips without CK+ training, on the shared classes.
+
+    Every frame is classified by the FER-2013 model; its probabilities are
+    restricted to the FER-2013 classes that have a CK+ counterpart and
+    renormalised (:func:`restrict_to_shared_classes`), then averaged over the
+    clip's frames (as the spatial model predicts a clip). Clips of classes
+    without a counterpart (contempt) are left out.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        From :func:`fer_lib.training.load_checkpoint` (carries its preprocessing).
+    ck48 : fer_lib.ckplus.CKPlus48Data
+    config : TrainConfig, optional
+        Batch size, TTA and device of the prediction (:func:`fer_lib.training.predict`).
+    seed : int
+        The FER-2013 model's seed (written into the predictions).
+    variant : str
+        The FER-2013 model's variant (e.g. ``"vgg-ours"``).
+    mapping : mapping of str to str, default=CKPLUS_TO_FER2013
+    source_classes : sequence of str, optional
+        The model's classes; default ``model.fer_preprocessing["class_names"]``.
+
+    Returns
+    -------
+    DataFrame
+        Predictions with ``dataset="ckplus48"``, ``protocol="cross:fer2013"``,
+        ``split="all"``, ``fold=-1`` and the CK+ classes of ``mapping`` (in
+        CK+ order) as classes.
+    """
+    from .training import predict
+
+    if source_classes is None:
+        source_classes = getattr(model, "fer_preprocessing", {}).get("class_names", FER2013_CLASSES)
+    targets = tuple(c for c in ck48.class_names if c in mapping)
+    keep = np.isin(np.asarray(ck48.labels), [ck48.class_names.index(c) for c in targets])
+    clips = ck48.clips[keep]
+    y = np.array([targets.index(ck48.class_names[k]) for k in np.asarray(ck48.labels)[keep]], dtype=np.int64)
+    n, t = clips.shape[:2]
+    frame_probs = predict(model, clips.reshape(n * t, *clips.shape[2:]), config)
+    shared = restrict_to_shared_classes(frame_probs, source_classes, targets, mapping)
+    probs = shared.reshape(n, t, -1).mean(axis=1)
+    return predictions_frame(probs, y, np.asarray(ck48.sequence_ids)[keep], targets, dataset="ckplus48",
+                             protocol=CROSS_PROTOCOL, model=SPATIAL_FAMILY, variant=variant, seed=seed,
+                             split=CROSS_SPLIT, fold=-1)
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def plot_learning_curves(histories, title=None, size=3.6):
+    """Train/validation loss and accuracy per epoch, one line per variant and seed.
+
+    Parameters
+    ----------
+    histories : DataFrame
+        Rows of :attr:`FERRuns.histories` (columns ``variant``, ``seed``,
+        ``epoch``, ``train_loss``, ``val_loss``, ``train_acc``, ``val_acc``).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(2.2 * size, size), constrained_layout=True)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    groups = list(histories.groupby(["variant", "seed"], sort=True))
+    for k, ((variant, seed), g) in enumerate(groups):
+        c = colours[k % len(colours)]
+        for ax, metric in zip(axes, ("loss", "acc")):
+            ax.plot(g["epoch"], g[f"train_{metric}"], color=c, ls="--", lw=1.2)
+            ax.plot(g["epoch"], g[f"val_{metric}"], color=c, ls="-", lw=1.5, marker="o", ms=3,
+                    label=f"{variant} seed {seed}")
+    axes[0].set(xlabel="epoch", ylabel="cross-entropy", title="loss (dashed: train, solid: PublicTest)")
+    axes[1].set(xlabel="epoch", ylabel="accuracy", title="accuracy (dashed: train, solid: PublicTest)")
+    axes[1].legend(fontsize=8)
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_fold_scores(table, protocols, inits, size=3.2):
+    """Accuracy per test fold, one panel per protocol: a dot per fold, mean ± sd (over folds) in black.
+
+    Parameters
+    ----------
+    table : DataFrame
+        :func:`fold_accuracy_table` (rows: folds, then ``mean`` and ``sd``;
+        columns: ``(protocol, variant)``).
+    protocols : sequence of str
+        Panels, in order.
+    inits : sequence of str
+        Variants within each panel, in order.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    per_fold = table.drop(index=[i for i in ("mean", "sd") if i in table.index])
+    fig, axes = plt.subplots(1, len(protocols), figsize=(1.3 * size * len(protocols), size), squeeze=False,
+                             constrained_layout=True)
+    for ax, protocol in zip(axes[0], protocols):
+        for k, init in enumerate(inits):
+            values = per_fold[(protocol, init)].to_numpy(dtype=float)
+            ax.scatter(k + np.linspace(-0.15, 0.15, len(values)), values, s=18)
+            mean, sd, _ = mean_sd(values)
+            ax.errorbar(k + 0.3, mean, yerr=sd, fmt="o", color="k", capsize=3)
+        ax.set(xticks=range(len(inits)), xticklabels=list(inits), ylim=(0, 1.02), ylabel="accuracy",
+               title=f"CK+48 {protocol}: accuracy per test fold")
+        ax.grid(alpha=0.3, axis="y")
+    return fig
