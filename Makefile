@@ -17,7 +17,7 @@ unexport UV_FIND_LINKS
 $(BIN)/fer-study: pyproject.toml overrides.txt
 	$(PYTHON) -m pip install --quiet "uv>=0.4"
 	$(PYTHON) -m uv venv --quiet --allow-existing --python $(PYTHON) $(VENV)
-	$(PYTHON) -m uv pip install --python $(BIN)/python --overrides overrides.txt -e ".[mtcnn]"
+	$(PYTHON) -m uv pip install --compile-bytecode --python $(BIN)/python --overrides overrides.txt -e ".[mtcnn]"
 	touch $@
 
 env: $(BIN)/fer-study  ## create or update the environment

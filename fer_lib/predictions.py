@@ -129,6 +129,9 @@ def load_run_predictions(run_dir):
 def metrics_table(frame, by=("dataset", "protocol", "model", "variant", "seed", "fold", "split")):
     """Accuracy, macro-F1 and n per group of a predictions table.
 
+    Macro-F1 averages over the classes of each group (the ``prob_`` columns
+    that are not all NaN in it), so tables of several data sets can be mixed.
+
     Returns
     -------
     DataFrame
@@ -137,10 +140,13 @@ def metrics_table(frame, by=("dataset", "protocol", "model", "variant", "seed", 
     from sklearn.metrics import f1_score
 
     by = [c for c in by if c in frame.columns]
-    n_classes = len(class_names_of(frame))
+    prob_columns = [f"prob_{c}" for c in class_names_of(frame)]
     rows = []
     for key, group in frame.groupby(by, sort=True):
         key = key if isinstance(key, tuple) else (key,)
+        # A table that mixes data sets (FER-2013 and CK+) has NaN probabilities for
+        # the other set's classes: macro-F1 averages over this group's classes only.
+        n_classes = int(group[prob_columns].notna().any(axis=0).sum())
         rows.append(
             {
                 **dict(zip(by, key)),

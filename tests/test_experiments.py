@@ -47,6 +47,12 @@ def test_predictions_roundtrip_metrics_and_pairing(tmp_path):
     assert class_names_of(loaded) == ("x", "y", "z")
     metrics = metrics_table(loaded).set_index("model")
     assert metrics.loc["spatial", "accuracy"] == 0.5 and metrics.loc["hybrid", "accuracy"] == 0.75
+    # a table mixing two class sets: macro-F1 is over each group's own classes
+    other = predictions_frame(np.eye(2)[[0, 1]], np.array([0, 1]), ["e", "f"], ("p", "q"), dataset="fer2013",
+                              protocol="canonical", model="spatial", variant="v", seed=0, split="PrivateTest")
+    mixed = metrics_table(pd.concat([a, other], ignore_index=True)).set_index("dataset")
+    assert mixed.loc["fer2013", "macro_f1"] == 1.0
+    assert mixed.loc["ckplus48", "macro_f1"] == metrics_table(a).loc[0, "macro_f1"]
     pairs = paired_correctness(loaded, {"model": "spatial"}, {"model": "hybrid"})
     assert pairs["correct_a"].tolist() == [True, True, False, False]
     assert pairs["correct_b"].tolist() == [True, False, True, True]
