@@ -94,6 +94,7 @@ __all__ = [
     "main_face",
     "flicker_table",
     "truth_agreement",
+    "confident_frames",
     "plot_model_timelines",
     "video_frames_at",
     "annotated_frames_figure",
@@ -1765,6 +1766,41 @@ def flicker_table(runs, truth=None):
     for c in ("faces_found", "label_changes"):
         table[c] = table[c].astype("Int64")
     return table
+
+
+def confident_frames(predictions, threshold=0.7, events=None, within=1):
+    """Frames of the main face (:func:`main_face`) where the top class probability reaches ``threshold``.
+
+    Parameters
+    ----------
+    predictions : pandas.DataFrame or VideoResult
+    threshold : float in [0, 1], default 0.7
+    events : sequence of int, optional
+        Frames where something happens in the video (e.g. the cuts between
+        the sequences of :func:`render_synthetic_video`).
+    within : int, default 1
+        A frame is ``after_event`` when it is 0 to ``within - 1`` frames after
+        an event (e.g. ``T`` for a window model: its window still holds a
+        frame from before the event).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``frame``, ``time_s``, ``label``, ``top_probability``,
+        ``tracked`` (False: a detection frame) and ``after_event`` (False
+        without events).
+    """
+    threshold = check_fraction("threshold", threshold)
+    within = check_positive_int("within", within)
+    rows, _ = main_face(predictions)
+    probs = rows[[c for c in rows.columns if str(c).startswith("p_")]].to_numpy(dtype=float)
+    top = probs.max(axis=1) if probs.size else np.zeros(len(rows))
+    out = rows.loc[top >= threshold, ["frame", "time_s", "label", "tracked"]].copy()
+    out.insert(3, "top_probability", top[top >= threshold])
+    ev = np.asarray(sorted(int(e) for e in (events or ())), dtype=np.int64)
+    since = out["frame"].to_numpy(dtype=np.int64)[:, None] - ev[None, :]
+    out["after_event"] = ((since >= 0) & (since < within)).any(axis=1) if len(ev) else False
+    return out.reset_index(drop=True)
 
 
 def truth_agreement(predictions, truth, class_map=None):

@@ -155,7 +155,7 @@ if cnn_source is not None:
         why_scratch = (f"notebook 03's FER-2013 model is degenerate: {health['n_constant']} of {health['n_units']} "
                        "units of its embedding are constant on the CK+ frames, so its weights carry nothing to "
                        "transfer")
-        display(Markdown(f"```{{warning}}\nThe hybrid's CNN starts from scratch: {why_scratch}.\n```"))
+        display(Markdown(f"> **Warning.** The hybrid's CNN starts from scratch: {why_scratch}."))
         cnn_source = None
 if cnn_source is not None:
     init_text = (f"initialised from notebook 03's `{cnn_source.source}` ({cnn_source.cnn} "
@@ -400,16 +400,16 @@ if ctx.synthetic and "7class" in protocols:
     fig, ax = plt.subplots(figsize=(7.5, 3.3), constrained_layout=True)
     control[[*pc, "pair_accuracy"]].plot.bar(ax=ax, rot=0)
     ax.axhline(0.5, color="k", ls=":", lw=1, label="pair accuracy of a coin toss")
-    ax.set(ylabel="recall / pair accuracy", ylim=(0, 1.05), xlabel="",
+    ax.set(ylabel="recall / pair accuracy", ylim=(0, 1.25), xlabel="",
            title="Positive control: the order-only classes (synthetic CK+48, 7 classes)")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper center", ncol=4)
     ax.grid(alpha=0.3, axis="y")
     plt.show()
     summary["positive_control"] = {"scores": control[[*pc, "pair_accuracy"]].round(4).to_dict(orient="index"),
                                    "hybrid_beats_every_spatial_model": verdict}
     if not verdict:
-        display(Markdown("```{warning}\nNo spatial model in this run folder: run notebook 03, or set "
-                         "`spatial_control` to train the matched control.\n```"))
+        display(Markdown("> **Warning.** No spatial model in this run folder: run notebook 03, or set "
+                         "`spatial_control` to train the matched control."))
     ref = control[control["model"] == "spatial"]
     for label, v in verdict.items():
         display(Markdown(

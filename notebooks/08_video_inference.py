@@ -80,6 +80,7 @@ from fer_lib.constants import CKPLUS_TO_FER2013
 from fer_lib.study import save_json, setup_notebook
 from fer_lib.video import (
     annotated_frames_figure,
+    confident_frames,
     benchmark_video,
     flicker_table,
     load_video_model,
@@ -255,6 +256,11 @@ for path in real_videos:
 # (`fer_lib.video.label_changes_per_second`; frames without a face are
 # skipped). On the synthetic video the true label changes at every cut
 # between expressions: the `truth` row is what a perfect model would show.
+# Two more columns help to read it: `mean_top_probability` (how sure the
+# model is: near 1/7, the arg-max flips on tiny changes) and
+# `mean_probability_change` (the total-variation distance between the
+# probabilities of consecutive frames: flicker of the probabilities
+# themselves, whatever the arg-max does).
 
 # %%
 def timelines(video, with_truth=None):
@@ -276,7 +282,28 @@ for path in real_videos:
 flicker = flicker_table({k: r for k, r in results.items() if k[0] != "no_face.mp4"}, truth={"synthetic": truth})
 flicker.to_csv(ctx.out_dir / "flicker.csv", index=False)
 summary["flicker"] = flicker.to_dict(orient="records")
-display(flicker.drop(columns=["faces_found"]).round(2))
+display(flicker.drop(columns=["faces_found"]).round(3))
+
+# %% [markdown]
+# Where do the flips come from? The frames where a model is sure (top
+# probability at least 0.7), with their label, whether they fall on a cut
+# between two expressions of the synthetic video (within the model's window:
+# the hybrid's window then still holds frames of the previous expression),
+# and whether they are detection frames (where the box is re-fitted to the
+# detector, so the crop may jump).
+
+# %%
+cuts = truth.index[truth["sequence"] != truth["sequence"].shift()][1:].tolist()  # first frame of each new expression
+sure = []
+for name, vm in models.items():
+    conf = confident_frames(results[("synthetic", name)], 0.7, events=cuts, within=vm.window)
+    sure.append({"model": name, "confident_frames": len(conf), "labels": conf["label"].value_counts().to_dict(),
+                 "just_after_a_cut": int(conf["after_event"].sum()), "cuts": len(cuts),
+                 "on_detection_frames": int((~conf["tracked"].astype(bool)).sum())})
+if sure:
+    sure = pd.DataFrame(sure)
+    summary["synthetic_confident_frames"] = sure.to_dict(orient="records")
+    display(sure)
 
 # %% [markdown]
 # On the synthetic video the truth is known, so each model's labels can be
@@ -448,17 +475,24 @@ for (video, name), res in results.items():
                  f"({s['device']}).")
 if len(flicker):
     for video, g in flicker.groupby("video", sort=False):
-        parts = [f"{r.model} {r.label_changes_per_second:.2f}" for r in g.itertuples()
-                 if pd.notna(r.label_changes_per_second)]
+        parts = [f"{r.model} {r.label_changes_per_second:.2f}" + (
+                 f" (mean top probability {r.mean_top_probability:.2f}, probabilities change by "
+                 f"{r.mean_probability_change:.3f} per frame)" if pd.notna(r.mean_top_probability) else "")
+                 for r in g.itertuples() if pd.notna(r.label_changes_per_second)]
         if parts:
             lines.append(f"* **Flicker on {video}** (label changes per second of the main face): "
-                         + ", ".join(parts) + ".")
+                         + "; ".join(parts) + ".")
     rates = flicker[flicker["model"].isin(["spatial", "hybrid"])].pivot(
         index="video", columns="model", values="label_changes_per_second")
     if {"spatial", "hybrid"} <= set(rates.columns):
         less = [v for v, r in rates.iterrows() if r["hybrid"] < r["spatial"]]
         lines.append(f"* The hybrid flickered less than the spatial model on {len(less)} of {len(rates)} videos"
                      + (f" ({', '.join(less)})" if less else "") + ".")
+if isinstance(sure, pd.DataFrame):
+    lines.append("* **Confident frames on the synthetic video** (top probability >= 0.7): " + "; ".join(
+        f"{r.model} {r.confident_frames} (" + ", ".join(f"{k} {v}" for k, v in r.labels.items())
+        + f"): {r.just_after_a_cut} just after one of the {r.cuts} cuts, {r.on_detection_frames} on detection frames"
+        for r in sure.itertuples()) + ".")
 if isinstance(agreement, pd.DataFrame):
     apex_acc = agreement[agreement["phase"] == "apex"].set_index("model")
     lines.append("* **Synthetic subject, apex frames**: " + "; ".join(

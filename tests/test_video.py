@@ -26,6 +26,7 @@ from fer_lib.video import (
     PREDICTION_COLUMNS,
     VideoModel,
     annotated_frames_figure,
+    confident_frames,
     default_checkpoint,
     default_out_dir,
     face_preprocessing_from_metadata,
@@ -404,7 +405,7 @@ def test_render_synthetic_video(tmp_path):
 def _rows(frames, tracks, labels, fps=10.0):
     return pd.DataFrame({"frame": frames, "time_s": np.asarray(frames, float) / fps,
                          "track_id": pd.array(tracks, dtype="Int64"), "label": labels,
-                         "status": ["none" if t is None else "detected" for t in tracks]})
+                         "status": ["none" if t is None else "detected" for t in tracks], "tracked": False})
 
 
 def test_main_face_flicker_and_truth_agreement():
@@ -433,6 +434,11 @@ def test_main_face_flicker_and_truth_agreement():
     r = flicker_table({("v", "m"): probs}).iloc[0]
     assert r["mean_top_probability"] == pytest.approx((0.9 + 0.8 + 0.6 + 0.6) / 4)
     assert r["mean_probability_change"] == pytest.approx((0.7 + 0.2 + 0.2) / 3)  # frames 0-1, 1-3, 3-4
+    conf = confident_frames(probs, 0.7, events=[1, 4], within=1)
+    assert conf["frame"].tolist() == [0, 1] and conf["after_event"].tolist() == [False, True]
+    assert conf["top_probability"].tolist() == pytest.approx([0.9, 0.8])
+    assert confident_frames(probs, 0.55, events=[1], within=3)["after_event"].tolist() == [False, True, True, False]
+    assert not confident_frames(probs, 0.55)["after_event"].any()
     with pytest.raises(ValueError, match=r"\(video, model\) pairs"):
         flicker_table({"v": one})
     agree = truth_agreement(one, truth).set_index("phase")
