@@ -200,7 +200,7 @@ for path in real_videos:
             path, vm, ctx.out_dir / path.stem / name, detect_every=detect_every, max_frames=max_frames,
             progress=False)
 
-# %% tags=["nbval-check-output"]
+# %%
 for path in real_videos:
     for name in models:
         s = results[(path.name, name)].summary
@@ -329,7 +329,7 @@ if agreement:
 # `none`, no track, no label and empty probabilities, and the command exits
 # with code 0.
 
-# %% tags=["nbval-check-output"]
+# %%
 none_runs = {k: r for k, r in results.items() if k[0] == "no_face.mp4"}
 for (video, name), res in none_runs.items():
     df = res.predictions
