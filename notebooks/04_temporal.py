@@ -217,9 +217,10 @@ plt.show()
 recall = pd.concat([seqs.class_recall(ck_pred[ck_pred["protocol"] == p]).assign(protocol=p) for p in protocols])
 display(recall.set_index(["protocol", "model", "variant"]).filter(items=list(clips[protocols[0]].class_names)).round(3))
 control = None
-if ctx.synthetic and "7class" in protocols:
-    control = seqs.positive_control(ck_pred[ck_pred["protocol"] == "7class"], list(POSITIVE_CONTROL_CLASSES))
-    print("positive control (7 classes): pair accuracy = share of fear and surprise clips whose true class gets "
+if ctx.synthetic:
+    pc_protocol = "7class" if "7class" in protocols else protocols[0]  # both protocols hold fear and surprise
+    control = seqs.positive_control(ck_pred[ck_pred["protocol"] == pc_protocol], list(POSITIVE_CONTROL_CLASSES))
+    print(f"positive control ({pc_protocol}): pair accuracy = share of fear and surprise clips whose true class gets "
           "the higher probability of the two (0.5: a coin toss)")
     display(control.drop(columns=["model", "variant"]).round(3))
     summary["positive_control"] = control[[*POSITIVE_CONTROL_CLASSES, "pair_accuracy"]].round(4).to_dict(orient="index")
