@@ -552,7 +552,7 @@ def _plt():
     return plt
 
 
-def plot_confusion_panels(matrices, suptitle=None, size=3.6, annot=True):
+def plot_confusion_panels(matrices, suptitle=None, size=3.0, annot=True):
     """Row-normalised confusion matrices side by side, on one colour scale (0-1).
 
     Parameters
@@ -560,7 +560,7 @@ def plot_confusion_panels(matrices, suptitle=None, size=3.6, annot=True):
     matrices : dict of str to DataFrame
         Panel title -> matrix of :func:`confusion_frame` (``normalize="true"``).
     suptitle : str, optional
-    size : float, default=3.6
+    size : float, default=3.0
         Inches per panel.
     annot : bool, default=True
         Write the percentages in the cells (empty for NaN rows).
@@ -575,14 +575,14 @@ def plot_confusion_panels(matrices, suptitle=None, size=3.6, annot=True):
     if not matrices:
         raise ValueError("matrices must hold at least 1 confusion matrix; got none")
     k = len(matrices)
-    fig, axes = plt.subplots(1, k, figsize=(size * k + 1.0, size + 0.7), squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(1, k, figsize=(size * k + 1.0, size + 0.9), squeeze=False, layout="constrained")
     for n, (ax, (title, m)) in enumerate(zip(axes[0], matrices.items())):
         sns.heatmap(100 * m, ax=ax, vmin=0, vmax=100, cmap="Blues", square=True, annot=annot, fmt=".0f",
-                    annot_kws={"fontsize": 7}, cbar=False)
-        ax.set_title(title, fontsize=10)
+                    annot_kws={"fontsize": 8}, cbar=False)
+        ax.set_title(title, fontsize=11)
         ax.set_xlabel("predicted")
         ax.set_ylabel("true" if n == 0 else "")
-        ax.tick_params(labelsize=8)
+        ax.tick_params(labelsize=9)
         ax.set_xticklabels(ax.get_xticklabels(), rotation=45, ha="right")
         ax.set_yticklabels(ax.get_yticklabels(), rotation=0)
     fig.colorbar(axes[0, 0].collections[0], ax=axes[0, :].tolist(), shrink=0.8, label="% of the true class")

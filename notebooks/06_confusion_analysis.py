@@ -80,9 +80,9 @@ summary = {"notebooks": sorted(predictions), "test_sets": {}}
 for notebook, family in report.MODEL_NOTEBOOKS.items():
     state = f"{len(predictions[notebook]):,} predictions" if notebook in predictions else "absent (not run yet)"
     print(f"{notebook} ({family}): {state}")
-for (dataset, protocol), frame in sets.items():
-    print(f"\n{report.set_label(dataset, protocol)}:")
-    display(report.arms_table(frame))
+if sets:
+    display(pd.concat({report.set_label(*key): report.arms_table(frame) for key, frame in sets.items()},
+                      names=["test set", "arm"]))
 
 # %%
 in_domain = {key: frame for key, frame in sets.items() if not report.is_cross(key[1])}
@@ -118,7 +118,7 @@ for (dataset, protocol), frame in in_domain.items():
     plt.show()
     pair = next(((a, b) for a, b in report.FAMILY_COMPARISONS if a in arms and b in arms), None)
     if pair is None:
-        print(f"{label}: only {list(arms)} present, no difference to show")
+        display(Markdown(f"*{label}: only {list(arms)} present, no difference to show.*"))
         continue
     a, b = (f"{m}/{arms[m]}" for m in pair)
     diff = confusion.difference_matrix(mats[a], mats[b])
@@ -150,7 +150,7 @@ for (dataset, protocol), frame in in_domain.items():
                                                          variant=variant))
     wide = pd.concat({k: t[["precision", "recall", "f1"]] for k, t in tables.items()}, axis=1)
     wide[("", "samples")] = confusion.class_support(part)
-    print(report.set_label(dataset, protocol))
+    display(Markdown(f"**{report.set_label(dataset, protocol)}**"))
     display(wide.round(2))
 per_class = pd.concat(per_class_rows, ignore_index=True) if per_class_rows else pd.DataFrame()
 per_class.to_csv(ctx.out_dir / "per_class.csv", index=False)
@@ -206,12 +206,12 @@ for (dataset, protocol), frame in sets.items():
         rows += r
         mismatched += m
     if mismatched:
-        print(f"{report.set_label(dataset, protocol)}: {mismatched} examples left out because the data's label "
-              "differs from y_true (sample_id convention not followed?)")
+        display(Markdown(f"*{report.set_label(dataset, protocol)}: {mismatched} examples left out because the "
+                         "data's label differs from y_true (sample_id convention not followed?)*"))
     fig = confusion.plot_error_examples(
         rows, suptitle=f"{report.set_label(dataset, protocol)}: errors of the focus pairs")
     if fig is None:
-        print(f"{report.set_label(dataset, protocol)}: no errors on the focus pairs")
+        display(Markdown(f"*{report.set_label(dataset, protocol)}: no errors on the focus pairs.*"))
     plt.show()
 
 # %% [markdown]
@@ -294,7 +294,7 @@ for (dataset, protocol), frame in cross.items():
             "n": len(arm),
         })
         recall = confusion.per_class_metrics(arm)
-        print(f"{label}, {model}/{variant}: per-class precision, recall and F1")
+        display(Markdown(f"**{label}, {model}/{variant}**: per-class precision, recall and F1"))
         display(recall[recall["support"] > 0][["precision", "recall", "f1"]].T.round(2))
     fig = confusion.plot_confusion_panels(mats, suptitle=f"{label} (cross-data-set): confusion matrices")
     plt.show()

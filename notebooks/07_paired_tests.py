@@ -21,7 +21,7 @@
 #
 # * **CK+, over folds**: per-fold accuracy and macro-F1 of the spatial,
 #   temporal-only and hybrid models, compared with the paired t-test (with its
-#   CI, Cohen's $d_z$ and power), the Wilcoxon signed-rank test and the
+#   CI, Cohen's d_z and power), the Wilcoxon signed-rank test and the
 #   corrected resampled t-test of Nadeau and Bengio, with Holm's correction
 #   over the three comparisons;
 # * **every test set, over samples**: McNemar's test on per-sample
@@ -95,7 +95,7 @@ for (dataset, protocol), pairs in plan.items():
 # per-fold scores of two models are paired by fold. With 10 folds these
 # tests have little power, and the folds share most of their training data,
 # which makes the ordinary paired t-test over-confident; the corrected
-# resampled t-test inflates its variance by $1/k + n_{test}/n_{train}$ to
+# resampled t-test inflates its variance by `1/k + n_test/n_train` to
 # account for that.
 
 # %%
@@ -107,7 +107,7 @@ for (dataset, protocol), frame in sets.items():
         continue
     arms = report.primary_arms(part)
     if len(arms) < 2:
-        print(f"{report.set_label(dataset, protocol)}: only {list(arms)}: no fold-level comparison")
+        display(Markdown(f"*{report.set_label(dataset, protocol)}: only {list(arms)}, no fold-level comparison.*"))
         continue
     sizes = report.fold_sizes(part, train_from=sets.get((report.TRAINED_ON.get(dataset), protocol)))
     for metric in report.FOLD_METRICS:
@@ -116,7 +116,7 @@ for (dataset, protocol), frame in sets.items():
         fold_tests.append(report.fold_level_tests(scores, sizes, arms, alpha=alpha, metric=metric,
                                                   dataset=dataset, protocol=protocol, split=split))
     label = report.set_label(dataset, protocol)
-    print(f"{label}: per-fold accuracy (mean over seeds within a fold) and fold sizes")
+    display(Markdown(f"**{label}**: per-fold accuracy (mean over seeds within a fold) and fold sizes"))
     display(fold_tables[(dataset, protocol, "accuracy")].join(sizes).round(3))
     fig = report.plot_fold_scores(fold_tables[(dataset, protocol, "accuracy")],
                                   title=f"{label}: accuracy per test fold (lines join one fold)")
@@ -129,9 +129,9 @@ fold_results = report.combine_tests(*fold_tests)
 # Differences are *row model minus column model* (`model_a - model_b`), in
 # accuracy (or macro-F1) units. `p_holm` is Holm-adjusted over the
 # comparisons of one test, metric and test set; `effect_size` is Cohen's
-# $d_z$ (mean / sd of the fold differences) for the t-tests and the
+# d_z (mean / sd of the fold differences) for the t-tests and the
 # rank-biserial correlation for Wilcoxon; `power` is the achieved power of the
-# paired t-test for the observed $d_z$ (it follows from the p-value and says
+# paired t-test for the observed d_z (it follows from the p-value and says
 # little on its own).
 
 # %%
@@ -167,11 +167,11 @@ if len(sample_results):
     wide = sample_results.pivot_table(
         index=["dataset", "protocol", "split", "seed", "model_a", "variant_a", "model_b", "variant_b"],
         columns="test", values="p", aggfunc="first")
-    print("p-values per test set, seed and comparison")
+    display(Markdown("**p-values** per test set, seed and comparison"))
     display(wide.round(4))
 seed_results = tests[tests["level"] == "seed"]
 if len(seed_results):
-    print("paired t-test over per-seed accuracies")
+    display(Markdown("**Paired t-test over per-seed accuracies**"))
     display(seed_results.set_index(["dataset", "protocol", "split", "model_a", "variant_a", "model_b", "variant_b"])[
         ["n", "mean_diff", "statistic", "p", "ci_low", "ci_high", "note"]].round(4))
 
