@@ -26,6 +26,13 @@ column per class):
 ``sample_id``
     A stable id of the test sample (FER-2013 row number, CK+ sequence id), so
     that two models' predictions of the same sample can be paired.
+
+One file may hold several test sets with different class lists (notebook 03
+predicts FER-2013 and CK+): its ``prob_<class>`` columns are then the union,
+NaN where a class is not the set's, and their column order is not a class
+order. The class list of each ``(dataset, protocol)`` -- the order ``y_true``
+indexes -- is kept in the table's ``attrs["class_names"]`` (written to and read
+from the parquet file); :func:`class_lists` returns it.
 """
 
 from pathlib import Path
@@ -43,6 +50,9 @@ ID_COLUMNS = ("dataset", "protocol", "model", "variant", "seed", "fold", "split"
 
 #: File name of the predictions artefact of a notebook.
 PREDICTIONS_FILE = "predictions.parquet"
+
+#: Key of ``DataFrame.attrs`` holding ``{"<dataset>/<protocol>": [class names]}``.
+CLASS_NAMES_ATTR = "class_names"
 
 
 def predictions_frame(probs, y_true, sample_ids, class_names, *, dataset, protocol, model, variant,
@@ -91,6 +101,7 @@ def predictions_frame(probs, y_true, sample_ids, class_names, *, dataset, protoc
     )
     for k, name in enumerate(class_names):
         frame[f"prob_{name}"] = probs[:, k]
+    frame.attrs[CLASS_NAMES_ATTR] = {f"{dataset}/{protocol}": [str(c) for c in class_names]}
     return frame
 
 
@@ -99,9 +110,68 @@ def class_names_of(frame):
     return tuple(c[len("prob_"):] for c in frame.columns if c.startswith("prob_"))
 
 
+def class_lists(frame):
+    """Class list of each test set of a predictions table.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        A predictions table. Its ``attrs["class_names"]`` (set by
+        :func:`predictions_frame`, kept by :func:`save_predictions`) gives the
+        lists; a set it does not name gets its filled ``prob_<class>`` columns
+        in column order (right for a table of one class set).
+
+    Returns
+    -------
+    dict of (str, str) to tuple of str
+        ``{(dataset, protocol): class names}`` for every pair in the table.
+    """
+    stored = frame.attrs.get(CLASS_NAMES_ATTR) or {}
+    prob_columns = [c for c in frame.columns if c.startswith("prob_")]
+    out = {}
+    for (dataset, protocol), part in frame.groupby(["dataset", "protocol"], sort=True):
+        key = f"{dataset}/{protocol}"
+        if key in stored:
+            names = tuple(stored[key])
+        else:
+            names = tuple(c[len("prob_"):] for c in prob_columns if part[c].notna().all())
+        out[(dataset, protocol)] = names
+    return out
+
+
 def save_predictions(frames, out_dir):
-    """Concatenate prediction tables and write ``<out_dir>/predictions.parquet``; return the path."""
-    frame = pd.concat(list(frames), ignore_index=True) if not isinstance(frames, pd.DataFrame) else frames
+    """Concatenate prediction tables and write ``<out_dir>/predictions.parquet``.
+
+    The class list of every test set is stored with the table (see
+    :func:`class_lists`), so tables with different class sets can share a file.
+
+    Parameters
+    ----------
+    frames : DataFrame or sequence of DataFrame
+        Tables of :func:`predictions_frame` (or concatenations of them).
+    out_dir : str or Path
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    ValueError
+        When two tables give one ``(dataset, protocol)`` different class lists.
+    """
+    frames = [frames] if isinstance(frames, pd.DataFrame) else list(frames)
+    names = {}
+    for part in frames:
+        for (dataset, protocol), classes in class_lists(part).items():
+            key = f"{dataset}/{protocol}"
+            if names.setdefault(key, list(classes)) != list(classes):
+                raise ValueError(
+                    f"predictions of {key} come with two class lists, {names[key]} and {list(classes)}; "
+                    "one test set must use one class list"
+                )
+    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0].copy()
+    frame.attrs = {CLASS_NAMES_ATTR: names}
     path = Path(out_dir) / PREDICTIONS_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_parquet(path, index=False)
@@ -116,7 +186,8 @@ def load_run_predictions(run_dir):
     Returns
     -------
     dict of str to DataFrame
-        ``{"<notebook>": predictions}``; a ``notebook`` column is added.
+        ``{"<notebook>": predictions}``; a ``notebook`` column is added, and
+        each table keeps its class lists (:func:`class_lists`).
     """
     out = {}
     for path in sorted(Path(run_dir).glob(f"artifacts/*/{PREDICTIONS_FILE}")):

@@ -39,8 +39,7 @@ import numpy as np
 import pandas as pd
 
 from . import stats
-from .constants import CKPLUS_CLASSES, CKPLUS_CLASSES_6, FER2013_CLASSES
-from .predictions import MODEL_FAMILIES, load_run_predictions, metrics_table
+from .predictions import MODEL_FAMILIES, class_lists, load_run_predictions, metrics_table
 from .validation import check_option, check_positive_int
 
 __all__ = [
@@ -51,7 +50,6 @@ __all__ = [
     "PAIRED_TEST_COLUMNS",
     "DATASET_NAMES",
     "TRAINED_ON",
-    "KNOWN_CLASS_LISTS",
     "FOLD_METRICS",
     "Claim",
     "CLAIMS",
@@ -124,9 +122,6 @@ PAIRED_TEST_COLUMNS = (
     "effect_size_name", "power", "n", "note",
 )
 
-#: Class lists of the study (their order is the label order); see :func:`collect_test_sets`.
-KNOWN_CLASS_LISTS = (FER2013_CLASSES, CKPLUS_CLASSES, CKPLUS_CLASSES_6)
-
 #: Test-only data sets and the data set whose folds trained the models that
 #: predict them (the CK+ sequences are predicted by the CK+48 fold models).
 TRAINED_ON = MappingProxyType({"ckplus_sequences": "ckplus48"})
@@ -158,29 +153,22 @@ def _frames_of(predictions):
     return predictions
 
 
-def _class_order(names, part, notebook, key):
-    """The class order of a test set's probability columns.
+def _check_class_order(names, part, notebook, key):
+    """Refuse a class list that does not reproduce ``y_pred = argmax(prob_*)``.
 
-    ``pandas.concat`` of tables with different class sets (FER-2013 and CK+
-    in one notebook's ``predictions.parquet``) appends the new columns at the
-    end, so the column order of a loaded table is not always the class order
-    that ``y_true`` indexes. When the classes are one of
-    :data:`KNOWN_CLASS_LISTS`, that list's order is used. Either way the order
-    must agree with ``y_pred == argmax(probs)`` (how
-    :func:`fer_lib.predictions.predictions_frame` sets ``y_pred``).
+    :func:`fer_lib.predictions.predictions_frame` sets ``y_pred`` that way, so a
+    disagreement means the ``prob_<class>`` columns do not follow the class
+    list that ``y_true`` indexes (a table assembled by hand, not saved with
+    :func:`fer_lib.predictions.save_predictions`).
     """
-    for known in KNOWN_CLASS_LISTS:
-        if set(known) == set(names) and len(known) == len(names):
-            names = tuple(known)
-            break
     probs = part[[f"prob_{c}" for c in names]].to_numpy(dtype=float)
     agree = float((probs.argmax(axis=1) == part["y_pred"].to_numpy()).mean())
     if agree < 0.99:
         raise ValueError(
             f"{notebook}: the class order {list(names)} of {key} does not reproduce y_pred = argmax(prob_*) "
-            f"({100 * agree:.0f}% agree); the prob_<class> columns must follow the class list that y_true indexes"
+            f"({100 * agree:.0f}% agree); save tables of several class sets with "
+            "fer_lib.predictions.save_predictions, which keeps each set's class list"
         )
-    return names
 
 
 def collect_test_sets(predictions):
@@ -188,8 +176,8 @@ def collect_test_sets(predictions):
 
     A notebook that predicts several data sets saves one table whose
     ``prob_<class>`` columns are the union of their class sets (NaN elsewhere);
-    this keeps, for each ``(dataset, protocol)``, the probability columns that
-    are filled for every row of it.
+    this keeps, for each ``(dataset, protocol)``, the probability columns of
+    its class list (:func:`fer_lib.predictions.class_lists`), in that order.
 
     Parameters
     ----------
@@ -227,15 +215,16 @@ def collect_test_sets(predictions):
         if "notebook" not in frame.columns:
             frame = frame.assign(notebook=notebook)
         prob_cols = [c for c in frame.columns if c.startswith("prob_")]
+        lists = class_lists(frame)
         for key, part in frame.groupby(["dataset", "protocol"], sort=True):
-            filled = [c for c in prob_cols if part[c].notna().all()]
-            if len(filled) < 2:
-                raise ValueError(
-                    f"{notebook}: predictions of {key} must have at least 2 filled prob_<class> columns; "
-                    f"got {filled}"
-                )
-            names = _class_order(tuple(c[len("prob_"):] for c in filled), part, notebook, key)
+            names = lists[key]
             filled = [f"prob_{c}" for c in names]
+            if len(names) < 2 or not all(c in prob_cols and part[c].notna().all() for c in filled):
+                raise ValueError(
+                    f"{notebook}: predictions of {key} must have at least 2 filled prob_<class> columns, one per "
+                    f"class of {list(names)}; got filled {[c for c in prob_cols if part[c].notna().all()]}"
+                )
+            _check_class_order(names, part, notebook, key)
             if key in classes and classes[key][1] != names:
                 raise ValueError(
                     f"{key} is predicted with different classes by {classes[key][0]} {list(classes[key][1])} "

@@ -74,7 +74,7 @@ def test_smoke_preset_equals_the_notebook_defaults():
 
 
 def test_unknown_preset_message():
-    with pytest.raises(ValueError, match=r"preset must be one of \['full', 'smoke'\]; got 'fast'"):
+    with pytest.raises(ValueError, match=r"preset must be one of \['full', 'real-cpu', 'smoke'\]; got 'fast'"):
         pipeline.load_preset("fast")
 
 

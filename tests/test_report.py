@@ -9,7 +9,7 @@ from scipy import stats as st
 
 from fer_lib import report, stats
 from fer_lib.constants import CKPLUS_CLASSES, FER2013_CLASSES
-from fer_lib.predictions import predictions_frame, save_predictions
+from fer_lib.predictions import class_lists, load_run_predictions, predictions_frame, save_predictions
 
 CK = CKPLUS_CLASSES
 
@@ -47,18 +47,32 @@ def ck_set():
     return report.collect_test_sets({"nb": pd.concat(frames, ignore_index=True)})[("ckplus48", "7class")]
 
 
-def test_collect_test_sets_restores_class_order_of_mixed_tables():
+def test_collect_test_sets_uses_the_class_lists_saved_with_mixed_tables(tmp_path):
     fer = arm([True, False, True], model="spatial", variant="vgg", dataset="fer2013", protocol="canonical",
               split="PrivateTest", classes=FER2013_CLASSES, fold=-1, ids=["5", "6", "7"])
     ck = arm([True, True, False, True], model="spatial", variant="transfer", y=[0, 3, 5, 6])
-    mixed = pd.concat([fer, ck], ignore_index=True)  # CK+ columns anger, contempt, sadness appended at the end
+    save_predictions([fer, ck], tmp_path / "artifacts" / "03_spatial_baseline")
+    loaded = load_run_predictions(tmp_path)
+    mixed = loaded["03_spatial_baseline"]
+    # the union of columns: CK+'s anger, contempt, sadness come after FER-2013's classes
     assert [c for c in mixed.columns if c.startswith("prob_")][-3:] == ["prob_anger", "prob_contempt", "prob_sadness"]
-    sets = report.collect_test_sets({"03_spatial_baseline": mixed})
+    assert class_lists(mixed) == {("ckplus48", "7class"): CK, ("fer2013", "canonical"): FER2013_CLASSES}
+    sets = report.collect_test_sets(loaded)
     assert sorted(sets) == [("ckplus48", "7class"), ("fer2013", "canonical")]
     ck_set = sets[("ckplus48", "7class")]
     assert [c for c in ck_set.columns if c.startswith("prob_")] == [f"prob_{c}" for c in CK]
     assert (ck_set["notebook"] == "03_spatial_baseline").all() and ck_set["y_true"].tolist() == [0, 3, 5, 6]
     assert len([c for c in sets[("fer2013", "canonical")].columns if c.startswith("prob_")]) == 7
+    # concatenated by hand, the class lists are lost and the column order is wrong for CK+: refused
+    with pytest.raises(ValueError, match=r"does not reproduce y_pred = argmax.*save_predictions"):
+        report.collect_test_sets({"nb": pd.concat([fer, ck], ignore_index=True)})
+
+
+def test_save_predictions_refuses_two_class_lists_for_one_test_set(tmp_path):
+    a = arm([True, False], model="spatial", variant="v", classes=("x", "y", "z"))
+    b = arm([True, False], model="hybrid", variant="v", classes=("x", "y", "w"))
+    with pytest.raises(ValueError, match=r"ckplus48/7class come with two class lists, \['x', 'y', 'z'\]"):
+        save_predictions([a, b], tmp_path)
 
 
 def test_collect_test_sets_leaves_out_other_tables_with_a_warning():
@@ -76,6 +90,7 @@ def test_collect_test_sets_rejects_different_class_lists():
         report.collect_test_sets({"nb03": a, "nb05": b})
     cols = [c for c in a.columns if not c.startswith("prob_")]
     shuffled = a[cols + ["prob_y", "prob_x", "prob_z"]]  # columns not in the order y_true indexes
+    shuffled.attrs = {}  # and no class list saved with them
     with pytest.raises(ValueError, match="does not reproduce y_pred = argmax"):
         report.collect_test_sets({"nb": shuffled})
 
