@@ -1,9 +1,12 @@
 # The study's two commands (see README.md):
 #   make study    generate the default data if missing, execute the notebooks, build the book
 #   make test     unit tests of fer_lib + nbval over the notebooks (smoke preset)
+# make study PUBLISHED=real-cpu renders a published run's book (book/published/)
+# offline, without data or execution.
 # Both create the virtual environment .venv on first use.
 
 PRESET ?= smoke
+PUBLISHED ?=
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -12,7 +15,7 @@ BIN := $(VENV)/bin
 # the default torch and its operators (MTCNN's nms) fail to load with another.
 unexport UV_FIND_LINKS
 
-.PHONY: study book test test-fast env clean-runs baseline
+.PHONY: study book test test-fast env clean-runs baseline publish
 
 $(BIN)/fer-study: pyproject.toml overrides.txt
 	$(PYTHON) -m pip install --quiet "uv>=0.4"
@@ -22,8 +25,12 @@ $(BIN)/fer-study: pyproject.toml overrides.txt
 
 env: $(BIN)/fer-study  ## create or update the environment
 
-study: env  ## run the whole study for PRESET (default smoke) and build its book
+study: env  ## run the whole study for PRESET (default smoke) and build its book (PUBLISHED=name: only render that published book)
+ifeq ($(PUBLISHED),)
 	$(BIN)/fer-study --preset $(PRESET)
+else
+	$(BIN)/fer-study --published $(PUBLISHED)
+endif
 
 book: env  ## rebuild the book of PRESET from its executed notebooks
 	$(BIN)/fer-study --preset $(PRESET) --book-only
@@ -33,6 +40,9 @@ test: env  ## unit tests + notebooks (nbval, smoke preset)
 
 test-fast: env  ## unit tests only
 	$(BIN)/python -m pytest tests -p no:cacheprovider
+
+publish: env  ## copy the finished run of PRESET to book/published/PRESET and regenerate the README's results block
+	$(BIN)/fer-study --preset $(PRESET) --publish
 
 clean-runs:  ## delete all run folders
 	rm -rf runs

@@ -147,13 +147,16 @@ def resolve_method(method, has_landmarks):
     return method
 
 
-def alignment_cache_dir(run_dir):
-    """The alignment cache of a run folder: ``<run_dir>/cache/alignment``.
+def alignment_cache_dir():
+    """The alignment cache: ``<cache root>/alignment`` (:func:`fer_lib.paths.cache_root`).
 
-    Every notebook of a run passes this to :func:`align_ckplus_sequences` and
-    :func:`align_video`, so a sequence aligned once is read back afterwards.
+    Every notebook passes this to :func:`align_ckplus_sequences` and
+    :func:`align_video`, so a sequence aligned once is read back afterwards,
+    by any run (entries are keyed by the files' bytes and the parameters).
     """
-    return Path(run_dir) / "cache" / "alignment"
+    from .paths import cache_root
+
+    return cache_root() / "alignment"
 
 
 # ------------------------------------------------------------------ results

@@ -109,6 +109,20 @@ def runs_root():
     return _absolute(env) if env else project_root() / "runs"
 
 
+def cache_root():
+    """Root of the caches (aligned face crops): ``$FER_CACHE_DIR``, else ``~/.cache/fer-study``.
+
+    Outside the project on purpose: crops of the research-only data sets must
+    never sit in a checkout, where one ``git add -f`` would publish them.
+    ``$XDG_CACHE_HOME`` replaces ``~/.cache`` when set.
+    """
+    env = os.environ.get("FER_CACHE_DIR")
+    if env:
+        return _absolute(env)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "fer-study"
+
+
 def resolve_run_dir(preset, run_dir=None):
     """Run folder of a preset: ``run_dir`` if given, else ``<runs root>/<preset>``."""
     if not preset or any(c in str(preset) for c in "/\\"):

@@ -216,6 +216,7 @@ def _update_run_log(run_dir, record, context=None):
 def write_reproducibility_page(run_dir, book_src, preset):
     """Write ``reproducibility.md`` from the run log, the preset and the environment."""
     log = json.loads((run_dir / "run_log.json").read_text())
+    preset = log.get("preset_config") or preset
     rows = "\n".join(
         f"| {r['notebook']} | {r['status']} | {r['seconds']:.1f} | {r['started_utc']} |"
         for r in log["notebooks"].values()
@@ -279,22 +280,26 @@ Its outputs go to `runs/mytrial/`, so no other run is overwritten.
     (book_src / "reproducibility.md").write_text(text)
 
 
-def build_book(run_dir, preset, strict=True):
+def build_book(run_dir, preset, strict=True, book_dir=None):
     """Build the Jupyter Book from the executed notebooks (no re-execution).
 
-    Copies ``book/`` and ``<run_dir>/notebooks/*.ipynb`` into ``<run_dir>/book``,
-    writes the generated pages, and runs ``jupyter-book build`` with warnings as
-    errors (``-W --keep-going``) when ``strict``.
+    Copies ``book/`` and ``<run_dir>/notebooks/*.ipynb`` into ``book_dir``
+    (default ``<run_dir>/book``), writes the generated pages (from the run log
+    and the run's metrics, :func:`fer_lib.publish.read_metrics`), and runs
+    ``jupyter-book build`` with warnings as errors (``-W --keep-going``) when
+    ``strict``. ``run_dir`` may be a run folder or a published run
+    (:func:`fer_lib.publish.published_dir`).
 
     Returns
     -------
     Path
         The HTML index.
     """
-    book_src = run_dir / "book"
+    book_src = Path(book_dir) if book_dir is not None else run_dir / "book"
     if book_src.exists():
         shutil.rmtree(book_src)
-    shutil.copytree(paths.project_root() / "book", book_src)
+    # the published runs under book/ are other books' sources, not pages of this one
+    shutil.copytree(paths.project_root() / "book", book_src, ignore=shutil.ignore_patterns("published"))
     (book_src / NOTEBOOKS_DIR).mkdir()
     for notebook_id in notebook_ids():
         executed = run_dir / "notebooks" / f"{notebook_id}.ipynb"
@@ -302,23 +307,46 @@ def build_book(run_dir, preset, strict=True):
             raise FileNotFoundError(f"{executed} missing: execute the notebooks before building the book")
         shutil.copy2(executed, book_src / NOTEBOOKS_DIR / executed.name)
     write_reproducibility_page(run_dir, book_src, preset)
+    from .publish import read_metrics
     from .report import write_results_page
 
-    write_results_page(run_dir, book_src)
+    write_results_page(read_metrics(run_dir), book_src)
     executable = Path(sys.executable).parent / "jupyter-book"  # the CLI of this environment
     cmd = [str(executable if executable.exists() else "jupyter-book"), "build", str(book_src)]
     if strict:
         cmd += ["--warningiserror", "--keep-going"]
     print("building the book:", " ".join(cmd))
     result = subprocess.run(cmd, capture_output=True, text=True)
-    (run_dir / "logs").mkdir(exist_ok=True)
-    (run_dir / "logs" / "book.log").write_text(result.stdout + result.stderr)
+    book_log = book_src.parent / "logs" / "book.log"  # beside the book: a published folder stays untouched
+    book_log.parent.mkdir(exist_ok=True)
+    book_log.write_text(result.stdout + result.stderr)
     if result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).splitlines()[-30:])
-        raise RuntimeError(f"jupyter-book build failed (log: {run_dir / 'logs' / 'book.log'}):\n{tail}")
+        raise RuntimeError(f"jupyter-book build failed (log: {book_log}):\n{tail}")
     index = book_src / "_build" / "html" / "index.html"
     print(f"book: {index}")
     return index
+
+
+def build_published_book(preset):
+    """Build the book of a published run into ``<runs root>/published-<preset>/book``.
+
+    Needs neither the data nor any execution: the executed notebooks, run log
+    and metrics are in ``book/published/<preset>`` (:func:`fer_lib.publish.publish_run`).
+
+    Returns
+    -------
+    Path
+        The HTML index.
+    """
+    from .publish import available_published, published_dir
+
+    check_option("preset", preset, available_published())
+    source = published_dir(preset)
+    log = json.loads((source / "run_log.json").read_text())
+    config = log.get("preset_config") or load_preset(preset)
+    target = paths.runs_root() / f"published-{preset}" / "book"
+    return build_book(source, config, book_dir=target)
 
 
 def store_baseline(run_dir):
@@ -411,6 +439,7 @@ def run_study(preset="smoke", only=None, data_dir=None, run_dir=None, book=True)
         "commit": git_commit(paths.project_root()),
         "packages": package_versions(),
         "hardware": hardware(),
+        "preset_config": config,  # as it was for this run (the book of a published run shows it)
     }
     _update_run_log(run, None, context)
     for notebook_id in ids:
@@ -422,6 +451,9 @@ def run_study(preset="smoke", only=None, data_dir=None, run_dir=None, book=True)
         _update_run_log(run, execute_notebook(notebook_id, run, params))
     log = _update_run_log(run, None, {"finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                                       "study_seconds": round(time.perf_counter() - t0, 2)})
+    from .publish import write_metrics
+
+    print(f"metrics: {write_metrics(run)}")
     if book:
         build_book(run, config)
     print(f"study ({preset}) done in {time.perf_counter() - t0:.0f} s; run folder {run}")
@@ -441,9 +473,19 @@ def main(argv=None):
     parser.add_argument("--book-only", action="store_true", help="build the book from the executed notebooks")
     parser.add_argument("--store-baseline", action="store_true",
                         help="store the executed notebooks as notebooks/*.ipynb (nbval's reference outputs)")
+    parser.add_argument("--publish", action="store_true",
+                        help="copy the finished run of --preset to book/published/<preset> and update the README")
+    parser.add_argument("--published", metavar="PRESET",
+                        help="build the book of a published run (book/published/PRESET) without data or execution")
     args = parser.parse_args(argv)
     try:
-        if args.store_baseline:
+        if args.published:
+            build_published_book(args.published)
+        elif args.publish:
+            from .publish import publish_run
+
+            publish_run(paths.resolve_run_dir(args.preset, args.run_dir))
+        elif args.store_baseline:
             store_baseline(paths.resolve_run_dir(args.preset, args.run_dir))
         elif args.book_only:
             build_book(paths.resolve_run_dir(args.preset, args.run_dir), load_preset(args.preset))

@@ -1,4 +1,4 @@
-"""Sequence data for the temporal and hybrid models, their fold protocol, and their scores.
+"""Sequence data for the temporal and hybrid models (notebooks 04 and 05), and their scores.
 
 Inputs are ``uint8`` arrays of shape ``(n, T, H, W)`` (frames in temporal
 order), ready for :func:`fer_lib.training.train_model`:
@@ -20,15 +20,14 @@ order), ready for :func:`fer_lib.training.train_model`:
 * **static FER-2013 images as motionless clips** (:func:`fer_static_clips`),
   for the hybrid's "unified" variant.
 
-:func:`run_fold_views` cross-validates a model over the folds exactly like
-:func:`fer_lib.experiments.run_subject_folds` (same test / validation /
-training folds, same seeding, the same predictions), with two additions:
-extra training samples that belong to no fold (FER-2013 images), and test
-sets that are only ever tested (:class:`ViewSet`, e.g. the prefixes of the
-full sequences): the model of test fold ``k`` predicts the samples of fold
-``k`` of every view, so no sequence is predicted by a model that saw its
-subject. Each view is saved with its own ``split`` name (:func:`prefix_split`:
-``"first25pct"``, ..., ``"first100pct"``).
+:func:`load_study_clips` loads what notebooks 04 and 05 start from (CK+48,
+the folds of notebook 01, the clips of each protocol, the full sequences when
+present). Both notebooks cross-validate with
+:func:`fer_lib.experiments.run_subject_folds`, which also trains on extra
+samples that belong to no fold (FER-2013 images) and tests the views of a
+:class:`ViewSet` (e.g. the prefixes of the full sequences) with the model of
+each sequence's own test fold. Each view is saved with its own ``split`` name
+(:func:`prefix_split`: ``"first25pct"``, ..., ``"first100pct"``).
 
 Scores: :func:`fold_scores` (accuracy and macro precision / recall / F1 per
 fold), :func:`class_recall`, :func:`prefix_accuracy` and
@@ -37,17 +36,17 @@ fold), :func:`class_recall`, :func:`prefix_accuracy` and
 
 import math
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from .alignment import RESAMPLING, align_sequence, resample_sequence
+from .ckplus import find_ckplus48, find_ckplus_sequences, load_ckplus48, load_ckplus_sequences
 from .constants import CKPLUS_CLASSES, CKPLUS_TO_FER2013
-from .experiments import CKPLUS_PROTOCOLS, FOLD_MODES, FoldRunResult, protocol_subset
-from .predictions import metrics_table, predictions_frame
-from .reproducibility import seed_everything
-from .validation import check_fraction, check_option, check_positive_int
+from .errors import DataError
+from .experiments import CKPLUS_PROTOCOLS, ViewSet, protocol_subset
+from .validation import check_fraction, check_option, check_positive_int, check_subset
 
 #: Fractions of each sequence (from onset) seen in the onset-to-apex analysis.
 PREFIX_FRACTIONS = (0.25, 0.5, 0.75, 1.0)
@@ -154,6 +153,66 @@ def ckplus48_clips(data, folds_table, protocol="7class"):
         class_names=tuple(names),
         protocol=protocol,
     )
+
+
+@dataclass(frozen=True)
+class StudyClips:
+    """The CK+ data notebooks 04 and 05 start from (:func:`load_study_clips`).
+
+    Attributes
+    ----------
+    ck48 : fer_lib.ckplus.CKPlus48Data
+    folds_table : DataFrame
+        ``ckplus48_folds.csv`` of notebook 01.
+    clips : dict of str to ClipData
+        Protocol -> its CK+48 clips and folds, in the order of ``protocols``.
+    sequences : fer_lib.ckplus.CKPlusSequences or None
+        The full CK+ sequences; None when the data folder has none.
+    sequences_missing : str or None
+        Why ``sequences`` is None (the loader's message).
+    """
+
+    ck48: object
+    folds_table: pd.DataFrame
+    clips: dict
+    sequences: object
+    sequences_missing: str
+
+
+def load_study_clips(ctx, protocols):
+    """Load CK+48, the folds of notebook 01, the clips of each protocol and the full sequences.
+
+    Parameters
+    ----------
+    ctx : fer_lib.study.NotebookContext
+        The notebook's context: its data folder and run folder.
+    protocols : sequence of {"7class", "6class"}
+
+    Returns
+    -------
+    StudyClips
+        Full sequences are optional (the onset-to-apex analysis is skipped
+        without them): a data folder without them gives ``sequences=None``
+        and the reason in ``sequences_missing``.
+
+    Raises
+    ------
+    ValueError
+        If ``protocols`` names an unknown protocol.
+    FileNotFoundError
+        If notebook 01's ``ckplus48_folds.csv`` is not in the run folder.
+    fer_lib.errors.DataError
+        If CK+48 is missing or malformed.
+    """
+    protocols = check_subset("protocols", protocols, CKPLUS_PROTOCOLS)
+    ck48 = load_ckplus48(find_ckplus48(ctx.data_dir))
+    folds_table = pd.read_csv(ctx.artifact("01_data_audit", "ckplus48_folds.csv"))
+    clips = {p: ckplus48_clips(ck48, folds_table, p) for p in protocols}
+    try:
+        sequences, missing = load_ckplus_sequences(find_ckplus_sequences(ctx.data_dir)), None
+    except DataError as exc:
+        sequences, missing = None, str(exc)
+    return StudyClips(ck48, folds_table, clips, sequences, missing)
 
 
 # --------------------------------------------------------------------------- full sequences
@@ -410,42 +469,6 @@ def sequence_views(crops, length, fractions=PREFIX_FRACTIONS, sampling="window",
     return views
 
 
-@dataclass(frozen=True)
-class ViewSet:
-    """Test-only samples with their folds, seen through several views (e.g. the prefixes of sequences).
-
-    :func:`run_fold_views` predicts, with the model of test fold ``k``, the
-    samples of fold ``k`` in every view, so a sample is only ever predicted
-    by a model that did not see its subject.
-
-    Attributes
-    ----------
-    dataset : str
-        ``dataset`` value of the predictions.
-    views : dict of str to ndarray of shape (m, T, H, W), uint8
-        Split name -> clips.
-    y : ndarray of shape (m,), int64
-    sample_ids : ndarray of shape (m,), str
-    folds : ndarray of shape (m,), int64
-    """
-
-    dataset: str
-    views: dict
-    y: np.ndarray
-    sample_ids: np.ndarray
-    folds: np.ndarray
-
-    def __post_init__(self):
-        m = len(self.y)
-        if len(self.sample_ids) != m or len(self.folds) != m:
-            raise ValueError(f"y, sample_ids and folds must have the same length; got {m}, {len(self.sample_ids)}, "
-                             f"{len(self.folds)}")
-        for name, view in self.views.items():
-            if not (isinstance(view, np.ndarray) and view.dtype == np.uint8 and view.ndim == 4 and len(view) == m):
-                raise ValueError(f"views[{name!r}] must be a uint8 array of shape ({m}, T, H, W); got "
-                                 f"{getattr(view, 'dtype', type(view).__name__)} {getattr(view, 'shape', '')}")
-
-
 def sequence_view_set(aligned, folds_table, protocol="7class", length=3, fractions=PREFIX_FRACTIONS,
                       sampling="window", method="uniform"):
     """The onset-to-apex test views of aligned sequences, with their folds and a protocol's labels.
@@ -532,179 +555,6 @@ def fer_static_clips(images, fer_labels, class_names, length, per_class=None, se
     keep, y = np.concatenate(keep), np.concatenate(y)
     X = np.repeat(images[keep][:, None], length, axis=1)
     return X, y
-
-
-# --------------------------------------------------------------------------- folds
-
-
-def fold_masks(folds, test_fold):
-    """Test, validation and training masks of one fold, as in :func:`fer_lib.experiments.run_subject_folds`.
-
-    Parameters
-    ----------
-    folds : ndarray of shape (n,)
-        Fold of each sample.
-    test_fold : int
-        One of the folds.
-
-    Returns
-    -------
-    test, val, train : ndarray of shape (n,), bool
-        The validation fold is the next fold id (cyclically) after ``test_fold``.
-    val_fold : int
-    """
-    folds = np.asarray(folds)
-    fold_ids = sorted(set(folds.tolist()))
-    if len(fold_ids) < 3:
-        raise ValueError(f"folds must hold at least 3 folds (test, validation, training); got {fold_ids}")
-    check_option("test_fold", test_fold, fold_ids)
-    val_fold = fold_ids[(fold_ids.index(test_fold) + 1) % len(fold_ids)]
-    test, val = folds == test_fold, folds == val_fold
-    return test, val, ~(test | val), int(val_fold)
-
-
-def _as_frames(X, y):
-    n, t = X.shape[:2]
-    return X.reshape(n * t, *X.shape[2:]), np.repeat(y, t)
-
-
-def run_fold_views(make_model, X, y, sample_ids, folds, class_names, config, *, mode, seeds=(0,), dataset,
-                   protocol, model, variant, test_sets=(), extra_train=None, fold_subset=None, progress=False,
-                   prepare=None, on_fold=None):
-    """Cross-validate over subject folds like ``run_subject_folds``, with extra test sets and training data.
-
-    The folds, the validation fold (the next fold id, cyclically), the seeding
-    before each ``make_model`` call, the training call and the predictions of
-    ``X`` are those of :func:`fer_lib.experiments.run_subject_folds` (with the
-    same arguments both return the same predictions). Two additions:
-
-    * ``test_sets``: samples that are only ever tested (e.g. the prefixes of
-      full sequences, :class:`ViewSet`): the model of test fold ``k``
-      predicts the samples of fold ``k`` of every view;
-    * ``extra_train``: samples added to the training set of every fold (never
-      to validation or test), e.g. :func:`fer_static_clips`.
-
-    Parameters
-    ----------
-    make_model : callable
-        ``make_model(n_classes) -> torch.nn.Module``.
-    X : ndarray of shape (n, T, H, W), uint8
-    y : ndarray of shape (n,)
-    sample_ids : array-like of shape (n,)
-    folds : ndarray of shape (n,)
-    class_names : sequence of str
-    config : fer_lib.training.TrainConfig
-        Its ``seed`` is replaced by each seed.
-    mode : {"frames", "clips"}
-        ``"frames"``: a per-frame classifier trained on every frame of the
-        training clips, a clip predicted by the mean of its frames'
-        probabilities; ``"clips"``: whole clips.
-    seeds : sequence of int, default=(0,)
-    dataset, protocol, model, variant : str
-        Written into the predictions of ``X`` (split ``"test"``); the
-        predictions of a test set carry its own ``dataset`` and its views'
-        names as ``split``.
-    test_sets : sequence of ViewSet, default=()
-    extra_train : (ndarray of shape (m, T, H, W), ndarray of shape (m,)), optional
-    fold_subset : sequence of int, optional
-        Run only these test folds.
-    progress : bool, default=False
-    prepare : callable, optional
-        ``prepare(model, (X_train, y_train), config)``, called on each fold's
-        new model before training, with the training inputs exactly as
-        ``train_model`` gets them (frames for ``mode="frames"``), e.g. a
-        warm-up of the head on frozen CNN features
-        (:func:`fer_lib.temporal.fit_head`). Its time counts in ``seconds``.
-    on_fold : callable, optional
-        ``on_fold(seed, fold, model, train_result)``, called after each
-        fold's predictions (e.g. to keep one fold's model).
-
-    Returns
-    -------
-    fer_lib.experiments.FoldRunResult
-        ``metrics`` has one row per seed, fold, data set and split.
-    """
-    from .training import predict, train_model
-
-    check_option("mode", mode, FOLD_MODES)
-    X, y, folds = np.asarray(X), np.asarray(y), np.asarray(folds)
-    sample_ids = np.asarray(sample_ids).astype(str)
-    if X.ndim != 4 or X.dtype != np.uint8:
-        raise ValueError(f"X must be a uint8 array of shape (n, T, H, W); got {X.dtype} {X.shape}")
-    if not len(X) == len(y) == len(folds) == len(sample_ids):
-        raise ValueError(
-            f"X, y, folds and sample_ids must have the same length; got {len(X)}, {len(y)}, {len(folds)}, "
-            f"{len(sample_ids)}"
-        )
-    test_sets = list(test_sets)
-    for ts in test_sets:
-        if not isinstance(ts, ViewSet):
-            raise ValueError(f"test_sets must hold ViewSet objects; got {type(ts).__name__}")
-        for name, view in ts.views.items():
-            if view.shape[2:] != X.shape[2:]:
-                raise ValueError(f"test set {ts.dataset!r} view {name!r} has frames of {view.shape[2:]}, X of "
-                                 f"{X.shape[2:]}")
-    if extra_train is not None:
-        X_extra, y_extra = (np.asarray(a) for a in extra_train)
-        if X_extra.shape[1:] != X.shape[1:] or X_extra.dtype != np.uint8 or len(X_extra) != len(y_extra):
-            raise ValueError(
-                f"extra_train must be (uint8 array of shape (m, {', '.join(map(str, X.shape[1:]))}), labels of "
-                f"shape (m,)); got {X_extra.dtype} {X_extra.shape} and {len(y_extra)} labels"
-            )
-    fold_ids = sorted(set(folds.tolist()))
-    tests = fold_ids if fold_subset is None else [k for k in fold_ids if k in set(fold_subset)]
-    n_classes = len(class_names)
-    common = {"protocol": protocol, "model": model, "variant": variant}
-
-    def predict_clips(net, x):
-        if mode == "frames":
-            n, t = x.shape[:2]
-            return predict(net, x.reshape(n * t, *x.shape[2:]), config).reshape(n, t, -1).mean(axis=1)
-        return predict(net, x, config)
-
-    jobs = [(s, k) for s in seeds for k in tests]
-    if progress:  # imported only when wanted (tqdm.auto warns in notebooks without ipywidgets)
-        from tqdm.auto import tqdm
-
-        jobs = tqdm(jobs, desc=f"{model}/{variant}")
-    preds, rows, histories = [], [], []
-    for seed, k in jobs:
-        test, val, train, val_k = fold_masks(folds, k)
-        seed_everything(int(seed))
-        net = make_model(n_classes)
-        train_xy, val_xy = (X[train], y[train]), (X[val], y[val])
-        if extra_train is not None:
-            train_xy = (np.concatenate([train_xy[0], X_extra]), np.concatenate([train_xy[1], y_extra]))
-        if mode == "frames":
-            train_xy, val_xy = _as_frames(*train_xy), _as_frames(*val_xy)
-        t0 = time.perf_counter()
-        fold_config = replace(config, seed=int(seed))
-        if prepare is not None:
-            prepare(net, train_xy, fold_config)
-        result = train_model(net, train_xy, val_xy, fold_config, progress=False, class_names=tuple(class_names))
-        probs = predict_clips(net, X[test])
-        seconds = time.perf_counter() - t0
-        row = {"seed": int(seed), "fold": int(k), "val_fold": val_k, "best_epoch": result.best_epoch,
-               "n_train": int(len(train_xy[1]) if mode == "clips" else len(train_xy[1]) // X.shape[1]),
-               "seconds": round(seconds, 2)}
-        preds.append(predictions_frame(probs, y[test], sample_ids[test], class_names, dataset=dataset, seed=seed,
-                                       split="test", fold=k, **common))
-        rows.append({**row, "dataset": dataset, "split": "test", "n_test": int(test.sum())})
-        for ts in test_sets:
-            sel = np.asarray(ts.folds) == k
-            if not sel.any():
-                continue
-            for name, view in ts.views.items():
-                preds.append(predictions_frame(predict_clips(net, view[sel]), np.asarray(ts.y)[sel],
-                                               np.asarray(ts.sample_ids)[sel], class_names, dataset=ts.dataset,
-                                               seed=seed, split=name, fold=k, **common))
-                rows.append({**row, "dataset": ts.dataset, "split": name, "n_test": int(sel.sum())})
-        histories.append(result.history.assign(seed=int(seed), fold=int(k)))
-        if on_fold is not None:
-            on_fold(int(seed), int(k), net, result)
-    predictions = pd.concat(preds, ignore_index=True)
-    metrics = metrics_table(predictions).merge(pd.DataFrame(rows), on=["dataset", "seed", "fold", "split"])
-    return FoldRunResult(predictions, metrics, pd.concat(histories, ignore_index=True))
 
 
 # --------------------------------------------------------------------------- scores
@@ -993,12 +843,13 @@ __all__ = [
     "PREFIX_FRACTIONS",
     "PREFIX_SAMPLINGS",
     "SEQUENCES_DATASET",
+    "StudyClips",
     "align_sequences",
     "ckplus48_clips",
     "class_recall",
     "control_verdict",
     "fer_static_clips",
-    "fold_masks",
+    "load_study_clips",
     "fold_scores",
     "pair_accuracy",
     "positive_control",
@@ -1006,7 +857,6 @@ __all__ = [
     "prefix_length",
     "prefix_split",
     "resample_clip",
-    "run_fold_views",
     "select_predictions",
     "sequence_views",
     "side_by_side",

@@ -11,8 +11,10 @@ Glue between the data loaders, :func:`fer_lib.training.train_model`,
   :func:`select_seed` picks the model to ship by **PublicTest** accuracy only
   (*PrivateTest* is reported, never used to choose);
 * :func:`transfer_model` starts a CK+ per-frame classifier from the FER-2013
-  checkpoint (feature weights copied, new class head); :func:`run_ckplus_spatial`
-  runs the subject-independent folds for each protocol and initialisation;
+  checkpoint (feature weights copied, new class head; :func:`load_cnn_init`
+  and :func:`cnn_from_init`, which the hybrid of notebook 05 uses too);
+  :func:`run_ckplus_spatial` runs the subject-independent folds for each
+  protocol and initialisation;
 * :func:`cross_dataset_predictions` applies the FER-2013 model to CK+48 clips
   without any CK+ training, on the 6 classes both data sets share
   (:data:`fer_lib.constants.CKPLUS_TO_FER2013`);
@@ -43,6 +45,7 @@ __all__ = [
     "CHECKPOINT_NAME",
     "CKPLUS_ANCHORS",
     "CKPLUS_INITS",
+    "CNNInit",
     "CROSS_PROTOCOL",
     "CROSS_SPLIT",
     "FER2013_LITERATURE",
@@ -51,12 +54,15 @@ __all__ = [
     "SPATIAL_FAMILY",
     "ckplus_folds",
     "ckplus_model_factory",
+    "cnn_from_init",
     "cross_dataset_predictions",
     "fer2013_split_arrays",
     "fer_variant",
     "fold_accuracy_table",
     "group_metrics",
     "literature_table",
+    "load_cnn_init",
+    "load_cnn_weights",
     "mean_sd",
     "plot_fold_scores",
     "plot_learning_curves",
@@ -359,6 +365,119 @@ def seed_summary(metrics, split="PrivateTest"):
 # --------------------------------------------------------------------------- CK+
 
 
+@dataclass(frozen=True)
+class CNNInit:
+    """A spatial CNN's architecture and weights without its class head, to start another model from.
+
+    Read by :func:`load_cnn_init`; used by :func:`transfer_model` (the CK+
+    per-frame classifier of notebook 03) and by the hybrid of notebook 05
+    (:func:`fer_lib.temporal.build_hybrid`, :func:`fer_lib.temporal.build_frame_cnn`).
+
+    Attributes
+    ----------
+    cnn : str
+        One of :data:`fer_lib.models.MODEL_NAMES`.
+    cnn_kwargs : dict
+        Architecture keyword arguments of :func:`fer_lib.models.build_model`
+        (without ``name``, ``n_classes`` and ``dropout``).
+    state_dict : dict
+        Weights of the CNN without its class head (``classifier.*`` removed).
+    source : str
+        Where they came from (the checkpoint's file name).
+    metadata : dict
+        The checkpoint's metadata (class names, preprocessing, recipe, ...).
+    """
+
+    cnn: str
+    cnn_kwargs: dict
+    state_dict: dict
+    source: str
+    metadata: dict
+
+
+def load_cnn_init(path):
+    """Read a spatial CNN checkpoint (e.g. notebook 03's FER-2013 model) without its class head.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A checkpoint written by :func:`fer_lib.training.train_model` for a model
+        built by :func:`fer_lib.models.build_model` (``best.pt``,
+        ``spatial_fer2013.pt``).
+
+    Returns
+    -------
+    CNNInit
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If the checkpoint is not of a :func:`fer_lib.models.build_model` CNN.
+    """
+    from .training import load_checkpoint
+
+    model, meta = load_checkpoint(path, device="cpu")
+    spec = meta["model_spec"]
+    if spec.get("factory") != "fer_lib.models:build_model":
+        raise ValueError(
+            f"{path}: a CNN initialisation needs a checkpoint of a fer_lib.models:build_model model; the "
+            f"checkpoint holds {spec.get('factory')!r}"
+        )
+    kwargs = dict(spec["kwargs"])
+    name = kwargs.pop("name")
+    kwargs.pop("n_classes", None)
+    kwargs.pop("dropout", None)
+    state = {k: v for k, v in model.state_dict().items() if not k.startswith("classifier.")}
+    return CNNInit(name, kwargs, state, Path(path).name, meta)
+
+
+def load_cnn_weights(cnn, cnn_init):
+    """Copy the weights of ``cnn_init`` into a CNN of its architecture; its class head is left as it is.
+
+    Parameters
+    ----------
+    cnn : torch.nn.Module
+        A :func:`fer_lib.models.build_model` model with the architecture of
+        ``cnn_init`` (any class head, or none).
+    cnn_init : CNNInit
+
+    Raises
+    ------
+    ValueError
+        If the weights do not fit ``cnn`` (other than its class head).
+    """
+    missing, unexpected = cnn.load_state_dict(cnn_init.state_dict, strict=False)
+    missing = [k for k in missing if not k.startswith("classifier.")]
+    if missing or unexpected:
+        raise ValueError(f"cnn_init {cnn_init.source} does not fit the CNN: missing {missing}, unexpected {unexpected}")
+
+
+def cnn_from_init(cnn_init, n_classes, dropout=0.5):
+    """A new classifier for ``n_classes`` with the architecture and weights of ``cnn_init`` and a fresh head.
+
+    Parameters
+    ----------
+    cnn_init : CNNInit
+    n_classes : int
+    dropout : float, default=0.5
+        Dropout of the new head.
+
+    Returns
+    -------
+    torch.nn.Module
+        A :func:`fer_lib.models.build_model` model; every weight except the
+        class head (``classifier.*``, freshly initialised) copied from
+        ``cnn_init``. The caller records the origin in ``model.model_spec["init"]``.
+    """
+    from .models import build_model
+
+    model = build_model(cnn_init.cnn, n_classes, dropout=dropout, **cnn_init.cnn_kwargs)
+    load_cnn_weights(model, cnn_init)
+    return model
+
+
 def transfer_model(checkpoint, n_classes, dropout=0.5):
     """A new classifier for ``n_classes`` whose feature weights come from a FER-2013 checkpoint.
 
@@ -376,7 +495,8 @@ def transfer_model(checkpoint, n_classes, dropout=0.5):
     -------
     torch.nn.Module
         Same architecture as the checkpoint's model; every weight except the
-        class head (``classifier.*``, freshly initialised) copied from it.
+        class head (``classifier.*``, freshly initialised) copied from it
+        (:func:`load_cnn_init`, :func:`cnn_from_init`).
         ``model.model_spec["init"]`` is ``"fer2013:<file name>"``.
 
     Raises
@@ -384,22 +504,9 @@ def transfer_model(checkpoint, n_classes, dropout=0.5):
     ValueError
         If the checkpoint's model was not built by :func:`fer_lib.models.build_model`.
     """
-    from .models import build_model
-    from .training import load_checkpoint
-
-    source, meta = load_checkpoint(checkpoint, device="cpu")
-    spec = meta["model_spec"]
-    if spec.get("factory") != "fer_lib.models:build_model":
-        raise ValueError(f"{checkpoint}: transfer needs a fer_lib.models:build_model checkpoint; "
-                         f"got factory {spec.get('factory')!r}")
-    kwargs = {k: v for k, v in spec["kwargs"].items() if k not in ("n_classes", "dropout")}
-    name = kwargs.pop("name")
-    model = build_model(name, n_classes, dropout=dropout, **kwargs)
-    features = {k: v for k, v in source.state_dict().items() if not k.startswith("classifier.")}
-    missing, unexpected = model.load_state_dict(features, strict=False)
-    if unexpected or any(not k.startswith("classifier.") for k in missing):
-        raise ValueError(f"{checkpoint}: weights do not fit {name}: missing {missing}, unexpected {unexpected}")
-    model.model_spec["init"] = f"fer2013:{Path(checkpoint).name}"
+    cnn_init = load_cnn_init(checkpoint)
+    model = cnn_from_init(cnn_init, n_classes, dropout=dropout)
+    model.model_spec["init"] = f"fer2013:{cnn_init.source}"
     return model
 
 

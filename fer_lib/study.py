@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from . import paths
+from .environment import git_commit
 from .reproducibility import seed_everything
 
 
@@ -32,6 +33,10 @@ class NotebookContext:
     out_dir : Path
         This notebook's artefacts: ``<run_dir>/artifacts/<notebook>``.
     seed : int
+    commit : str or None
+        Commit of the code that runs the notebook (``+dirty`` with
+        uncommitted changes; None outside git), printed so that the executed
+        notebook records it.
     """
 
     notebook: str
@@ -41,6 +46,7 @@ class NotebookContext:
     run_dir: Path
     out_dir: Path
     seed: int
+    commit: str = None
 
     def artifact(self, notebook, name):
         """Path of an artefact of an earlier notebook; raises if it is missing.
@@ -84,8 +90,9 @@ def setup_notebook(notebook, preset="smoke", data_dir="synthetic", run_dir=None,
     run = paths.resolve_run_dir(preset, run_dir)
     out = paths.artifact_dir(run, notebook)
     seed = seed_everything(seed)
-    print(f"run folder: {run}")
-    return NotebookContext(notebook, preset, resolved, synthetic, run, out, seed)
+    commit = git_commit(paths.project_root())
+    print(f"run folder: {run}\ncode: commit {commit}")
+    return NotebookContext(notebook, preset, resolved, synthetic, run, out, seed, commit)
 
 
 def _to_jsonable(obj):

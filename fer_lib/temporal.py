@@ -41,9 +41,10 @@ cross-entropy and Adam come from the training recipe. ``f_s`` is invariant to
 the order of the frames; only ``f_t`` can see it.
 
 The CNN can start from a FER-2013 checkpoint of notebook 03
-(:func:`load_cnn_init`): its architecture and weights are reused, its class
-head dropped, and the whole model is fine-tuned jointly. :func:`fit_head`
-(a ``prepare`` hook of :func:`fer_lib.sequences.run_fold_views` through
+(:func:`fer_lib.spatial.load_cnn_init`, the reader of notebook 03's own
+transfer, re-exported here): its architecture and weights are reused, its
+class head dropped, and the whole model is fine-tuned jointly. :func:`fit_head`
+(a ``prepare`` hook of :func:`fer_lib.experiments.run_subject_folds` through
 :func:`head_warmup`) can first fit the new layers on the frozen CNN's frame
 embeddings: a clip model takes one gradient step per clip where a per-frame
 model takes one per frame, and the warm-up makes up for it at the cost of a
@@ -60,7 +61,6 @@ static FER-2013 images shown as motionless clips; see
 
 import copy
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
@@ -71,6 +71,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .models import MODEL_NAMES, build_model
+from .spatial import CNNInit, cnn_from_init, load_cnn_init, load_cnn_weights
 from .validation import check_fraction, check_option, check_positive_int
 
 #: Recurrent cells of both models.
@@ -393,69 +394,6 @@ def build_temporal(n_classes, rnn="lstm", hidden_size=64, num_layers=1, pool_siz
 # --------------------------------------------------------------------------- CNN initialisation
 
 
-@dataclass(frozen=True)
-class CNNInit:
-    """A spatial CNN's architecture and weights, to start the hybrid's CNN from.
-
-    Attributes
-    ----------
-    cnn : str
-        One of :data:`fer_lib.models.MODEL_NAMES`.
-    cnn_kwargs : dict
-        Architecture keyword arguments of :func:`fer_lib.models.build_model`
-        (without ``name``, ``n_classes`` and ``dropout``).
-    state_dict : dict
-        Weights of the CNN without its class head (``classifier.*`` removed).
-    source : str
-        Where they came from (the checkpoint's file name).
-    metadata : dict
-        The checkpoint's metadata (class names, preprocessing, recipe, ...).
-    """
-
-    cnn: str
-    cnn_kwargs: dict
-    state_dict: dict
-    source: str
-    metadata: dict
-
-
-def load_cnn_init(path):
-    """Read a spatial CNN checkpoint (e.g. notebook 03's FER-2013 model) for the hybrid.
-
-    Parameters
-    ----------
-    path : str or path-like
-        A checkpoint written by :func:`fer_lib.training.train_model` for a model
-        built by :func:`fer_lib.models.build_model`.
-
-    Returns
-    -------
-    CNNInit
-
-    Raises
-    ------
-    FileNotFoundError
-        If ``path`` does not exist.
-    ValueError
-        If the checkpoint is not of a :func:`fer_lib.models.build_model` CNN.
-    """
-    from .training import load_checkpoint
-
-    model, meta = load_checkpoint(path, device="cpu")
-    spec = meta["model_spec"]
-    if spec.get("factory") != "fer_lib.models:build_model":
-        raise ValueError(
-            f"{path}: the hybrid's CNN must come from fer_lib.models:build_model; the checkpoint holds "
-            f"{spec.get('factory')!r}"
-        )
-    kwargs = dict(spec["kwargs"])
-    name = kwargs.pop("name")
-    kwargs.pop("n_classes", None)
-    kwargs.pop("dropout", None)
-    state = {k: v for k, v in model.state_dict().items() if not k.startswith("classifier.")}
-    return CNNInit(name, kwargs, state, Path(path).name, meta)
-
-
 #: Share of constant embedding units above which :func:`embedding_health`
 #: calls a pretrained CNN degenerate (nothing to transfer).
 DEGENERATE_UNITS = 0.5
@@ -515,13 +453,6 @@ def _frame_cnn(cnn, cnn_kwargs, cnn_init):
     return cnn, dict(cnn_kwargs or {})
 
 
-def _load_cnn_weights(cnn_module, cnn_init):
-    missing, unexpected = cnn_module.load_state_dict(cnn_init.state_dict, strict=False)
-    missing = [k for k in missing if not k.startswith("classifier.")]
-    if missing or unexpected:
-        raise ValueError(f"cnn_init {cnn_init.source} does not fit the CNN: missing {missing}, unexpected {unexpected}")
-
-
 def build_frame_cnn(n_classes, cnn=None, cnn_kwargs=None, dropout=0.5, cnn_init=None):
     """The hybrid's CNN as a per-frame classifier (the matched spatial control).
 
@@ -549,10 +480,10 @@ def build_frame_cnn(n_classes, cnn=None, cnn_kwargs=None, dropout=0.5, cnn_init=
         ``"random"`` or ``"cnn:<source>"``.
     """
     name, kw = _frame_cnn(cnn, cnn_kwargs, cnn_init)
-    model = build_model(name, n_classes, dropout=dropout, **kw)
-    if cnn_init is not None:
-        _load_cnn_weights(model, cnn_init)
-        model.model_spec["init"] = f"cnn:{cnn_init.source}"
+    if cnn_init is None:
+        return build_model(name, n_classes, dropout=dropout, **kw)
+    model = cnn_from_init(cnn_init, n_classes, dropout=dropout)
+    model.model_spec["init"] = f"cnn:{cnn_init.source}"
     return model
 
 
@@ -750,7 +681,7 @@ def build_hybrid(n_classes, cnn=None, cnn_kwargs=None, rnn="lstm", hidden_size=1
     model = HybridCNNRNN(**copy.deepcopy(kwargs))
     init = "random"
     if cnn_init is not None:
-        _load_cnn_weights(model.cnn, cnn_init)
+        load_cnn_weights(model.cnn, cnn_init)
         init = f"cnn:{cnn_init.source}"
     model.model_spec = {"factory": "fer_lib.temporal:build_hybrid", "kwargs": kwargs, "init": init}
     return model
@@ -865,7 +796,7 @@ def fit_head(model, X, y, config, epochs, *, lr=None, progress=False):
 
 
 def head_warmup(epochs, lr=None):
-    """A ``prepare`` hook for :func:`fer_lib.sequences.run_fold_views` that calls :func:`fit_head`.
+    """A ``prepare`` hook for :func:`fer_lib.experiments.run_subject_folds` that calls :func:`fit_head`.
 
     Parameters
     ----------

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -63,11 +65,12 @@ drift_threshold = 2.0  # eye motion (crop pixels between consecutive frames) cou
 # alignment), `ckplus_frames.parquet` (one record per frame: status, box,
 # points, alignment matrix), `ckplus_sequences.csv` (status counts per
 # sequence), `ckplus_eye_drift.csv` and, with media, `media_frames.csv`.
-# The crops themselves are in the cache `<run_dir>/cache/alignment/`.
+# The crops themselves are in the alignment cache, outside the project
+# (`~/.cache/fer-study/alignment/`, or `$FER_CACHE_DIR/alignment/`).
 #
 # ```{note}
 # Later notebooks get the same crops back, without aligning again, with
-# `faces.align_ckplus_sequences(seqs, cache_dir=faces.alignment_cache_dir(ctx.run_dir), **params)`,
+# `faces.align_ckplus_sequences(seqs, cache_dir=faces.alignment_cache_dir(), **params)`,
 # where `params` is `alignment.json`'s `ckplus.params`.
 # ```
 
@@ -86,14 +89,14 @@ from fer_lib.errors import DataError
 from fer_lib.study import save_json, setup_notebook
 
 ctx = setup_notebook("02_alignment", preset, data_dir, run_dir, seed)
-cache_dir = faces.alignment_cache_dir(ctx.run_dir)
+cache_dir = faces.alignment_cache_dir()
 media = (paths.project_root() / media_dir).resolve()
 try:
     seqs = load_ckplus_sequences(find_ckplus_sequences(ctx.data_dir))
 except DataError as err:
     seqs = None
     print(f"absent: CK+ sequences: {err}")
-summary = {"data_dir_is_synthetic": ctx.synthetic, "cache_dir": "cache/alignment",
+summary = {"data_dir_is_synthetic": ctx.synthetic, "cache_dir": "alignment cache (fer_lib.faces.alignment_cache_dir)",
            "normalization": normalization, "clip_length": clip_length}
 status_rows = {}  # data set -> per-frame records, for the table of detection rates
 

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -68,9 +70,7 @@ import torch
 from IPython.display import Markdown, display
 
 from fer_lib import sequences as seqs
-from fer_lib.ckplus import find_ckplus48, find_ckplus_sequences, load_ckplus48, load_ckplus_sequences
-from fer_lib.errors import DataError
-from fer_lib.experiments import CKPLUS_PROTOCOLS
+from fer_lib.experiments import run_subject_folds
 from fer_lib.models import count_parameters
 from fer_lib.predictions import save_predictions
 from fer_lib.study import save_json, setup_notebook
@@ -82,16 +82,11 @@ from fer_lib.validation import check_subset
 ctx = setup_notebook("04_temporal", preset, data_dir, run_dir, seed)
 t_notebook = time.perf_counter()
 torch.set_num_threads(cpu_threads)
-check_subset("protocols", protocols, CKPLUS_PROTOCOLS)
 check_subset("rnns", rnns, RNN_TYPES)
-ck48 = load_ckplus48(find_ckplus48(ctx.data_dir))
-folds_table = pd.read_csv(ctx.artifact("01_data_audit", "ckplus48_folds.csv"))
-clips = {p: seqs.ckplus48_clips(ck48, folds_table, p) for p in protocols}
-try:
-    sequence_set = load_ckplus_sequences(find_ckplus_sequences(ctx.data_dir))
-except DataError as exc:
-    sequence_set = None
-    print(f"no full CK+ sequences, the onset-to-apex analysis is skipped: {exc}")
+study = seqs.load_study_clips(ctx, protocols)
+folds_table, clips, sequence_set = study.folds_table, study.clips, study.sequences
+if sequence_set is None:
+    print(f"no full CK+ sequences, the onset-to-apex analysis is skipped: {study.sequences_missing}")
 device = resolve_device("auto")
 summary = {"data_dir_is_synthetic": ctx.synthetic, "device": str(device), "preset": preset}
 
@@ -139,7 +134,7 @@ if sequence_set is not None:
     from fer_lib.faces import alignment_cache_dir
 
     aligned = seqs.align_sequences(sequence_set, align_method, detect_every=detect_every,
-                                   cache_dir=alignment_cache_dir(ctx.run_dir), progress=progress)
+                                   cache_dir=alignment_cache_dir(), progress=progress)
     print(f"{len(aligned)} sequences aligned in {aligned.seconds:.1f} s; methods "
           f"{pd.Series(aligned.methods).value_counts().to_dict()}; frames without a face (filled from the nearest "
           f"frame): {int(aligned.frames_filled.sum())}; excluded: {len(aligned.excluded)}")
@@ -154,11 +149,9 @@ if sequence_set is not None:
 # %% [markdown]
 # ## Training over the subject folds
 #
-# `fer_lib.sequences.run_fold_views` follows
-# `fer_lib.experiments.run_subject_folds` (same folds, validation fold and
-# seeding: the two give identical predictions, see `tests/test_sequences.py`)
-# and also scores the sequence prefixes of each test fold with that fold's
-# model.
+# `fer_lib.experiments.run_subject_folds`, the fold runner of notebook 03
+# (same folds, validation fold and seeding), also scores the sequence
+# prefixes of each test fold with that fold's model.
 
 # %%
 runs, fold_tables = {}, []
@@ -170,7 +163,7 @@ for protocol in protocols:
                                                 fractions=prefix_fractions, sampling=prefix_sampling))
     for rnn in rnns:
         t0 = time.perf_counter()
-        runs[(protocol, rnn)] = seqs.run_fold_views(
+        runs[(protocol, rnn)] = run_subject_folds(
             lambda n, rnn=rnn: build_temporal(n, rnn=rnn, **model_kwargs), c.X, c.y, c.sample_ids, c.folds,
             c.class_names, config, mode="clips", seeds=seeds, dataset="ckplus48", protocol=protocol,
             model="temporal", variant=rnn, test_sets=test_sets, progress=progress)

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -89,9 +91,7 @@ from IPython.display import Markdown, display
 
 from fer_lib import sequences as seqs
 from fer_lib import temporal
-from fer_lib.ckplus import find_ckplus48, find_ckplus_sequences, load_ckplus48, load_ckplus_sequences
-from fer_lib.errors import DataError
-from fer_lib.experiments import CKPLUS_PROTOCOLS
+from fer_lib.experiments import run_subject_folds
 from fer_lib.models import count_parameters
 from fer_lib.predictions import load_run_predictions, save_predictions
 from fer_lib.reproducibility import seed_everything
@@ -103,19 +103,14 @@ from fer_lib.validation import check_option, check_subset
 ctx = setup_notebook("05_hybrid", preset, data_dir, run_dir, seed)
 t_notebook = time.perf_counter()
 torch.set_num_threads(cpu_threads)
-check_subset("protocols", protocols, CKPLUS_PROTOCOLS)
 check_subset("variants", variants, temporal.HYBRID_VARIANTS)
 check_option("cnn_init", cnn_init, temporal.CNN_INITS)
 check_option("spatial_control", spatial_control, temporal.SPATIAL_CONTROLS)
 check_option("checkpoint_variant", checkpoint_variant, temporal.HYBRID_VARIANTS)
-ck48 = load_ckplus48(find_ckplus48(ctx.data_dir))
-folds_table = pd.read_csv(ctx.artifact("01_data_audit", "ckplus48_folds.csv"))
-clips = {p: seqs.ckplus48_clips(ck48, folds_table, p) for p in protocols}
-try:
-    sequence_set = load_ckplus_sequences(find_ckplus_sequences(ctx.data_dir))
-except DataError as exc:
-    sequence_set = None
-    print(f"no full CK+ sequences, the onset-to-apex analysis is skipped: {exc}")
+study = seqs.load_study_clips(ctx, protocols)
+ck48, folds_table, clips, sequence_set = study.ck48, study.folds_table, study.clips, study.sequences
+if sequence_set is None:
+    print(f"no full CK+ sequences, the onset-to-apex analysis is skipped: {study.sequences_missing}")
 earlier = load_run_predictions(ctx.run_dir)
 earlier = {k: v for k, v in earlier.items() if k in ("03_spatial_baseline", "04_temporal")}
 device = resolve_device("auto")
@@ -237,7 +232,7 @@ if sequence_set is not None:
     from fer_lib.faces import alignment_cache_dir
 
     aligned = seqs.align_sequences(sequence_set, align_method, detect_every=detect_every,
-                                   cache_dir=alignment_cache_dir(ctx.run_dir), progress=progress)
+                                   cache_dir=alignment_cache_dir(), progress=progress)
     print(f"{len(aligned)} sequences aligned in {aligned.seconds:.1f} s; methods "
           f"{pd.Series(aligned.methods).value_counts().to_dict()}; frames filled: {int(aligned.frames_filled.sum())}; "
           f"excluded: {len(aligned.excluded)}")
@@ -248,14 +243,15 @@ view_sets = {p: [seqs.sequence_view_set(aligned, folds_table, p, length=c.X.shap
 # %% [markdown]
 # ## Training over the subject folds
 #
-# Each variant and protocol: 10 folds x seeds, with `fer_lib.sequences.run_fold_views`
-# (the folds, validation fold and seeding of `run_subject_folds`, the protocol
-# of notebooks 03 and 04). In each fold, the layers after the CNN (LSTM,
-# pooling, fusion, FC layers) are first fitted for `head_epochs` passes on the
-# frozen CNN's frame embeddings (`fer_lib.temporal.fit_head`: the CNN runs
-# once over the training frames, so this costs less than one ordinary
-# epoch), then the whole model is fine-tuned jointly for `epochs` epochs,
-# the best epoch chosen on the validation fold.
+# Each variant and protocol: 10 folds x seeds, with
+# `fer_lib.experiments.run_subject_folds` (the fold runner of notebooks 03
+# and 04: same folds, validation fold and seeding). In each fold, the layers
+# after the CNN (LSTM, pooling, fusion, FC layers) are first fitted for
+# `head_epochs` passes on the frozen CNN's frame embeddings
+# (`fer_lib.temporal.fit_head`: the CNN runs once over the training frames,
+# so this costs less than one ordinary epoch), then the whole model is
+# fine-tuned jointly for `epochs` epochs, the best epoch chosen on the
+# validation fold.
 #
 # ```{note}
 # A clip model takes one gradient step per clip where a per-frame model takes
@@ -276,7 +272,7 @@ for protocol in protocols:
         opts = temporal.hybrid_configuration(v)
         cfg = temporal.variant_config(config, v, augment_preset)
         t0 = time.perf_counter()
-        runs[(protocol, v)] = seqs.run_fold_views(
+        runs[(protocol, v)] = run_subject_folds(
             lambda n, o=opts: temporal.build_hybrid(n, **o["model"], **model_args), c.X, c.y, c.sample_ids,
             c.folds, c.class_names, cfg, mode="clips", seeds=seeds, dataset="ckplus48", protocol=protocol,
             model="hybrid", variant=v, test_sets=view_sets[protocol],
@@ -302,7 +298,7 @@ for protocol in protocols:
     if spatial_control == "always" or (spatial_control == "auto" and not spatial_03):
         c = clips[protocol]
         t0 = time.perf_counter()
-        controls[protocol] = seqs.run_fold_views(
+        controls[protocol] = run_subject_folds(
             lambda n: temporal.build_frame_cnn(n, dropout=config.dropout, **arch), c.X, c.y, c.sample_ids, c.folds,
             c.class_names, temporal.variant_config(config, "cnn-rnn", augment_preset), mode="frames", seeds=seeds, dataset="ckplus48", protocol=protocol,
             model="spatial", variant=temporal.SPATIAL_CONTROL_VARIANT, test_sets=view_sets[protocol],

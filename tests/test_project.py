@@ -123,3 +123,15 @@ def test_run_dirs_are_per_preset(tmp_path, monkeypatch):
     assert paths.resolve_run_dir("full") == tmp_path / "full"
     with pytest.raises(ValueError, match="preset must be a plain name"):
         paths.resolve_run_dir("../x")
+
+
+def test_cache_lives_outside_the_project(tmp_path, monkeypatch):
+    from fer_lib.faces import alignment_cache_dir
+
+    monkeypatch.setenv("FER_CACHE_DIR", str(tmp_path / "c"))
+    assert alignment_cache_dir() == tmp_path / "c" / "alignment"
+    monkeypatch.delenv("FER_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert paths.cache_root() == tmp_path / "xdg" / "fer-study"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert paths.project_root() not in paths.cache_root().parents

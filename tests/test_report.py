@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats as st
 
-from fer_lib import report, stats
+from fer_lib import publish, report, stats
 from fer_lib.constants import CKPLUS_CLASSES, FER2013_CLASSES
 from fer_lib.predictions import class_lists, load_run_predictions, predictions_frame, save_predictions
 
@@ -278,13 +278,14 @@ def test_results_page_from_a_run_folder(tmp_path, ck_set):
     (run / "artifacts").mkdir(parents=True)
     (run / "run_log.json").write_text(json.dumps({"preset": "smoke", "data_dir": str(tmp_path / "realdata"),
                                                   "commit": "abc"}))
-    page = report.results_markdown(run)
-    assert page.startswith("# Results summary") and "preset: `smoke`" in page
+    page = report.results_markdown(publish.study_metrics(run))
+    assert page.startswith("# Results summary") and "preset: `smoke`" in page and "commit: `abc`" in page
     assert "No model has saved predictions in this run yet." in page
     assert "has not saved its tests" in page and report.NOT_MEASURED in page
+    assert "real data sets" in page and "synthetic" not in page
     save_predictions(ck_set.drop(columns="notebook"), run / "artifacts" / "05_hybrid")
-    path = report.write_results_page(run, tmp_path)
+    path = report.write_results_page(publish.read_metrics(run), tmp_path)
     page = path.read_text()
     assert path.name == "results.md" and "### CK+48, 7class" in page
     assert "| hybrid/cnn-rnn * | test | 74.0 |" in page  # mean of HYBRID, in %
-    assert "recomputed from the predictions" in page and "realdata/" in page
+    assert "recomputed from the predictions" in page

@@ -4,10 +4,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from PIL import Image
 
 from fer_lib.ckplus import CKPlus48Data, load_ckplus_sequences
 from fer_lib.constants import CKPLUS_CLASSES, FER2013_CLASSES
-from fer_lib.experiments import run_subject_folds
+from fer_lib.experiments import fold_masks, run_subject_folds
 from fer_lib.models import build_model
 from fer_lib.predictions import predictions_frame
 from fer_lib.sequences import (
@@ -17,15 +18,14 @@ from fer_lib.sequences import (
     class_recall,
     control_verdict,
     fer_static_clips,
-    fold_masks,
     fold_scores,
+    load_study_clips,
     pair_accuracy,
     positive_control,
     prefix_accuracy,
     prefix_length,
     prefix_split,
     resample_clip,
-    run_fold_views,
     select_predictions,
     sequence_view_set,
     sequence_views,
@@ -72,6 +72,32 @@ def test_ckplus48_clips_join_folds_and_protocols():
         ckplus48_clips(data, bad)
     with pytest.raises(ValueError, match=r"protocol must be one of \['7class', '6class'\]; got '8class'"):
         ckplus48_clips(data, table, "8class")
+
+
+def test_load_study_clips_reads_ck48_folds_and_optional_sequences(tmp_path):
+    from fer_lib.study import NotebookContext
+
+    data_dir, run_dir = tmp_path / "data", tmp_path / "run"
+    rows = []
+    for s in range(3):
+        for k, label in enumerate(["anger", "contempt", "happy"]):
+            sid = f"S{100 + s}_{k + 1:03d}"
+            for t in range(3):
+                path = data_dir / "ckplus" / "CK+48" / label / f"{sid}_{t + 1:08d}.png"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(np.full((48, 48), 10 * t, dtype=np.uint8)).save(path)
+            rows.append({"subject": f"S{100 + s}", "sequence_id": sid, "label": label, "fold": s})
+    (run_dir / "artifacts" / "01_data_audit").mkdir(parents=True)
+    pd.DataFrame(rows).to_csv(run_dir / "artifacts" / "01_data_audit" / "ckplus48_folds.csv", index=False)
+    ctx = NotebookContext("04_temporal", "test", data_dir, False, run_dir, run_dir / "artifacts" / "04_temporal", 0)
+    study = load_study_clips(ctx, ["6class", "7class"])
+    assert list(study.clips) == ["6class", "7class"] and len(study.ck48) == 9
+    assert len(study.clips["7class"]) == 9 and len(study.clips["6class"]) == 6  # contempt left out
+    assert study.clips["7class"].folds.tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    assert len(study.folds_table) == 9
+    assert study.sequences is None and "CK+ sequences not found" in study.sequences_missing
+    with pytest.raises(ValueError, match=r"protocols must be drawn from \['7class', '6class'\]; got unknown \['8class'\]"):
+        load_study_clips(ctx, ["8class"])
 
 
 def test_prefixes_windows_and_resampling():
@@ -140,7 +166,7 @@ def toy(n_subjects=6, per_subject=4, size=16):
     return np.stack(X), np.array(y), np.array(subjects)
 
 
-def test_run_fold_views_reproduces_run_subject_folds_and_adds_views_and_extra_training():
+def test_run_subject_folds_adds_views_and_extra_training():
     X, y, subjects = toy()
     folds = subjects % 3
     ids = [f"S{s}_{k}" for k, s in enumerate(subjects)]
@@ -150,14 +176,17 @@ def test_run_fold_views_reproduces_run_subject_folds_and_adds_views_and_extra_tr
     def make(n):
         return build_model("small", n, width=4, fc_dim=8)
 
-    kw = dict(mode="frames", seeds=(0,), dataset="toy", protocol="7class", model="spatial", variant="v")
-    ref = run_subject_folds(make, X, y, ids, folds, ("r", "l"), config, progress=False, **kw)
+    kw = dict(mode="frames", seeds=(0,), dataset="toy", protocol="7class", model="spatial", variant="v",
+              progress=False)
+    ref = run_subject_folds(make, X, y, ids, folds, ("r", "l"), config, **kw)
     views = ViewSet("toy_seq", {"first50pct": X[:, :2][:, [0, 0, 1]], "first100pct": X}, y, np.array(ids), folds)
+    viewed = run_subject_folds(make, X, y, ids, folds, ("r", "l"), config, test_sets=[views], **kw)
+    # test-only views change nothing about the folds' own test predictions
+    viewed_test = viewed.predictions[viewed.predictions["split"] == "test"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(viewed_test, ref.predictions)
     seen = []
-    out = run_fold_views(make, X, y, ids, folds, ("r", "l"), config, test_sets=[views],
-                         extra_train=(X[:4], y[:4]), on_fold=lambda s, k, net, res: seen.append(k), **kw)
-    same = run_fold_views(make, X, y, ids, folds, ("r", "l"), config, **kw)
-    pd.testing.assert_frame_equal(same.predictions, ref.predictions)
+    out = run_subject_folds(make, X, y, ids, folds, ("r", "l"), config, test_sets=[views],
+                            extra_train=(X[:4], y[:4]), on_fold=lambda s, k, net, res: seen.append(k), **kw)
     assert seen == [0, 1, 2]
     test = out.predictions[out.predictions["split"] == "test"]
     assert len(test) == len(X) and (test["dataset"] == "toy").all()
@@ -168,8 +197,11 @@ def test_run_fold_views_reproduces_run_subject_folds_and_adds_views_and_extra_tr
         assert (got == pd.Series(folds, index=ids).sort_index()).all()  # predicted by its own fold's model
     m = out.metrics[out.metrics["split"] == "test"]
     assert (m["n_train"] == 8 + 4).all() and (m["val_fold"] == (m["fold"] + 1) % 3).all()
+    assert len(out.metrics) == 3 * 3  # folds x (test + 2 views)
     with pytest.raises(ValueError, match="extra_train must be"):
-        run_fold_views(make, X, y, ids, folds, ("r", "l"), config, extra_train=(X[:, :2], y), **kw)
+        run_subject_folds(make, X, y, ids, folds, ("r", "l"), config, extra_train=(X[:, :2], y), **kw)
+    with pytest.raises(ValueError, match="test_sets must hold ViewSet objects; got dict"):
+        run_subject_folds(make, X, y, ids, folds, ("r", "l"), config, test_sets=[{}], **kw)
 
 
 def _preds(y_true, y_pred, model="hybrid", variant="v", fold=0, seed=0, split="test", classes=("a", "b", "c")):

@@ -135,8 +135,8 @@ def test_fer2013_split_arrays_needs_the_canonical_splits():
         spatial.fer2013_split_arrays(folders)
 
 
-def test_transfer_model_copies_features_and_makes_a_new_head(fer_runs):
-    path = fer_runs[0].runs["checkpoint"].iloc[0]
+def test_transfer_model_copies_features_and_makes_a_new_head(tiny_checkpoint):
+    path = tiny_checkpoint(size=SIZE, width=4, fc_dim=16)
     source, _ = load_checkpoint(path, device="cpu")
     model = spatial.transfer_model(path, 6, dropout=0.3)
     assert model.n_classes == 6 and model.dropout == 0.3

@@ -5,7 +5,6 @@ import pandas as pd
 import pytest
 import torch
 
-from fer_lib.models import build_model
 from fer_lib.reproducibility import seed_everything
 from fer_lib.temporal import (
     HYBRID_VARIANTS,
@@ -164,14 +163,9 @@ def test_checkpoints_rebuild_both_models(tmp_path):
         export_checkpoint(tmp_path / "hybrid" / "best.pt", tmp_path / "x.pt", class_names=["a"])
 
 
-def test_cnn_initialisation_from_a_spatial_checkpoint(tmp_path):
-    rng = np.random.default_rng(0)
-    images, labels = rng.integers(0, 255, (16, 16, 16)).astype(np.uint8), np.arange(16) % 7
-    config = get_recipe("smoke", epochs=1, max_train_samples=None, batch_size=8, augment="none", tta="none",
-                        device="cpu")
-    cnn = build_model("small", 7, **TINY_CNN)
-    train_model(cnn, (images, labels), (images, labels), config, out_dir=tmp_path, progress=False)
-    init = load_cnn_init(tmp_path / "best.pt")
+def test_cnn_initialisation_from_a_spatial_checkpoint(tiny_checkpoint):
+    images = np.random.default_rng(0).integers(0, 255, (16, 16, 16)).astype(np.uint8)
+    init = load_cnn_init(tiny_checkpoint(size=16, **TINY_CNN))
     assert init.cnn == "small" and init.cnn_kwargs == TINY_CNN and init.source == "best.pt"
     assert not any(k.startswith("classifier.") for k in init.state_dict)
     hybrid = build_hybrid(4, hidden_size=8, fc_dim=8, cnn_init=init)

@@ -21,7 +21,6 @@ import torch
 from fer_lib.constants import CKPLUS_CLASSES, FER2013_CLASSES
 from fer_lib.errors import DataError
 from fer_lib.models import build_model
-from fer_lib.training import TrainConfig, train_model
 from fer_lib.video import (
     PREDICTION_COLUMNS,
     VideoModel,
@@ -60,21 +59,8 @@ def _one_thread():
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    out = tmp_path_factory.mktemp("ckpt")
-    rng = np.random.default_rng(0)
-    X = rng.integers(0, 256, (32, 48, 48), dtype=np.uint8)
-    y = np.arange(32) % 7
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        model = build_model("small", 7, dropout=0.0, width=8)
-        cfg = TrainConfig(epochs=1, batch_size=16, dropout=0.0, device="cpu")
-        train_model(model, (X, y), (X[:14], y[:14]), cfg, out_dir=out, progress=False,
-                    class_names=FER2013_CLASSES, preprocessing=face_preprocessing_text(48, "fer2013"))
-    finally:
-        torch.set_num_threads(threads)
-    return out / "best.pt"
+def checkpoint(tiny_checkpoint):
+    return tiny_checkpoint(size=48, preprocessing=face_preprocessing_text(48, "fer2013"), width=8)
 
 
 def _astronaut(side):
