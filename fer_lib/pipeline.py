@@ -276,6 +276,11 @@ papermill /tmp/{first}.ipynb /tmp/{first}-out.ipynb -p preset mytrial -p seed 1
 ```
 
 Its outputs go to `runs/mytrial/`, so no other run is overwritten.
+
+A finished run is published (executed notebooks, run log and `metrics.json`
+copied to `book/published/{preset['parameters']['preset']}/`, the README's results block regenerated)
+with `make publish PRESET={preset['parameters']['preset']}`; its book then renders offline, without the
+data, with `make study PUBLISHED={preset['parameters']['preset']}`.
 """
     (book_src / "reproducibility.md").write_text(text)
 
