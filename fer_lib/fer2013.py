@@ -1,4 +1,5 @@
-"""Load FER-2013: the Kaggle CSV (``emotion,pixels,Usage``) or the image-folder release.
+"""Load FER-2013: the Kaggle CSV (``emotion,pixels,Usage``), the image-folder release,
+or the packed form written by :func:`fer_lib.packing.pack_fer2013`.
 
 Both loaders return a :class:`FER2013Data` holding uint8 images, integer labels
 indexing :data:`fer_lib.constants.FER2013_CLASSES` and the split of each image.
@@ -30,7 +31,10 @@ FER2013_CSV_NAMES = ("fer2013.csv", "fer2013.csv.gz", "fer2013.csv.xz")
 #: Image suffixes read from the image-folder release.
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
-#: Formats that :func:`load_fer2013` can read.
+#: Folder name of the packed form (:mod:`fer_lib.packing`) inside a ``fer2013/`` data folder.
+FER2013_PACKED_NAME = "fer2013.packed"
+
+#: Formats that :func:`load_fer2013` can read (``"auto"`` also reads a ``*.packed`` folder).
 FER2013_FORMATS = ("auto", "csv", "folders")
 
 
@@ -101,8 +105,13 @@ class FER2013Data:
 def find_fer2013(data_dir):
     """Locate FER-2013 inside a data folder.
 
-    Looks for ``<data_dir>/fer2013/fer2013.csv[.gz|.xz]``, then for the image-folder
-    release ``<data_dir>/fer2013/train/<class>/*.jpg`` (with ``test/``).
+    Looks for ``<data_dir>/fer2013/fer2013.csv[.gz|.xz]``, then for the packed form
+    ``<data_dir>/fer2013/fer2013.packed/`` (:mod:`fer_lib.packing`), then for the
+    image-folder release ``<data_dir>/fer2013/train/<class>/*.jpg`` (with ``test/``).
+    The CSV wins when it is present: it is the original, the packed form is
+    derived from it. A packed folder that is found is checked at once (manifest
+    readable, every part present with its size; hashes are checked when it is
+    loaded): an incomplete copy raises rather than falling back to another layout.
 
     Parameters
     ----------
@@ -112,12 +121,14 @@ def find_fer2013(data_dir):
     Returns
     -------
     Path
-        The CSV file or the folder holding ``train/`` and ``test/``.
+        The CSV file, the ``fer2013.packed`` folder, or the folder holding
+        ``train/`` and ``test/``.
 
     Raises
     ------
     DataError
-        If neither layout is present; the message lists the paths tried.
+        If no layout is present (the message lists the paths tried), or the
+        packed folder is incomplete (the message names the missing parts).
     """
     root = Path(data_dir) / "fer2013"
     tried = []
@@ -126,6 +137,13 @@ def find_fer2013(data_dir):
         tried.append(str(path))
         if path.is_file():
             return path
+    packed = root / FER2013_PACKED_NAME
+    tried.append(str(packed))
+    if packed.is_dir():
+        from .packing import verify_packed  # packing imports this module
+
+        verify_packed(packed, check_hashes=False)
+        return packed
     tried.append(str(root / "train"))
     if (root / "train").is_dir():
         return root
@@ -135,27 +153,38 @@ def find_fer2013(data_dir):
 
 
 def load_fer2013(path, fmt="auto"):
-    """Load FER-2013 from a CSV file or an image-folder release.
+    """Load FER-2013 from a CSV file, an image-folder release or a packed folder.
 
     Parameters
     ----------
     path : str or Path
         A ``fer2013.csv`` (``.gz``/``.xz`` compressed allowed), or a folder with
-        ``train/<class>/`` and ``test/<class>/``, or a data folder containing
-        ``fer2013/`` (resolved with :func:`find_fer2013`).
+        ``train/<class>/`` and ``test/<class>/``, or a packed folder
+        (``*.packed``, written by :func:`fer_lib.packing.pack_fer2013`), or a
+        data folder containing ``fer2013/`` (resolved with :func:`find_fer2013`).
     fmt : {"auto", "csv", "folders"}, default="auto"
-        Format; ``"auto"`` decides from the path.
+        Format; ``"auto"`` decides from the path (a folder named ``*.packed``
+        is read with :func:`fer_lib.packing.read_fer2013_packed`, which checks
+        every part's sha256 and the unpacked arrays against its manifest).
 
     Returns
     -------
     FER2013Data
+        From a packed folder: the same images, labels, usage, class names and
+        notes, in the same order, as the data that was packed.
     """
     check_option("fmt", fmt, FER2013_FORMATS)
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such file or folder")
-    if path.is_dir() and not (path / "train").is_dir():
+    packed = path.is_dir() and path.name.endswith(".packed")
+    if path.is_dir() and not packed and not (path / "train").is_dir():
         path = find_fer2013(path)
+        packed = path.name == FER2013_PACKED_NAME
+    if fmt == "auto" and packed:
+        from .packing import read_fer2013_packed  # packing imports this module
+
+        return read_fer2013_packed(path)
     if fmt == "auto":
         fmt = "folders" if path.is_dir() else "csv"
     if fmt == "csv":
