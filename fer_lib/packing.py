@@ -45,7 +45,9 @@ import os
 import re
 import shutil
 import sys
+import warnings
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -287,6 +289,38 @@ def read_fer2013_packed(folder):
 
 
 # --------------------------------------------------------------------------- internals
+
+
+def cached_csv(path, read_csv):
+    """Read a FER-2013 CSV through the cache of parsed arrays (see :func:`~fer_lib.fer2013.load_fer2013`).
+
+    Parameters
+    ----------
+    path : Path
+        The CSV (``.gz``/``.xz`` allowed).
+    read_csv : callable
+        ``read_csv(path) -> FER2013Data``, the parser used on a miss.
+
+    Returns
+    -------
+    FER2013Data
+        ``source`` is ``path`` either way. A cache entry that fails its
+        verification is reported with a warning, parsed again and replaced.
+    """
+    from .paths import cache_root
+
+    entry = cache_root() / "fer2013" / _file_sha256(path)[:24]
+    folder = entry / FER2013_PACKED_NAME
+    if folder.is_dir():
+        try:
+            return replace(read_fer2013_packed(folder), source=str(path))
+        except DataError as exc:
+            warnings.warn(f"FER-2013 cache {folder} is damaged ({exc}); parsing {path} again", stacklevel=3)
+            shutil.rmtree(folder)
+    data = read_csv(path)
+    # one part: the cache never travels, so there is no size limit to respect
+    pack_fer2013(data, entry, max_part_mib=4096)
+    return data
 
 
 def _part_limit_bytes(max_part_mib):

@@ -261,3 +261,31 @@ def test_real_fer2013_packs_into_parts_and_loads_back_identical(shared_data_dir,
     assert manifest["source"]["name"] == "fer2013.csv.xz" and manifest["source"]["bytes"] == source.stat().st_size
     assert all(p["bytes"] <= 30 * 2**20 for p in manifest["parts"])
     assert_same(load_fer2013(folder), csv)
+
+
+def test_csv_is_parsed_once_then_read_from_the_cache(data_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("FER_CACHE_DIR", str(tmp_path / "cache"))
+    csv = find_fer2013(data_dir)
+    first = load_fer2013(csv)
+    entries = list((tmp_path / "cache" / "fer2013").glob("*/fer2013.packed"))
+    assert len(entries) == 1 and first.source == str(csv)
+    calls = []
+    monkeypatch.setattr("fer_lib.fer2013.read_fer2013_csv", lambda p: calls.append(p))  # must not be called
+    again = load_fer2013(csv)
+    assert calls == [] and again.source == str(csv)
+    assert_same(first, again)
+    # a damaged entry is reported, parsed again and replaced
+    monkeypatch.undo()
+    monkeypatch.setenv("FER_CACHE_DIR", str(tmp_path / "cache"))
+    part = sorted(entries[0].glob("part-*.npz"))[0]
+    part.write_bytes(part.read_bytes()[:-10])
+    with pytest.warns(UserWarning, match="FER-2013 cache .* is damaged"):
+        repaired = load_fer2013(csv)
+    assert_same(first, repaired)
+    assert_same(first, load_fer2013(csv))
+
+
+def test_cache_false_neither_reads_nor_writes(data_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("FER_CACHE_DIR", str(tmp_path / "cache"))
+    load_fer2013(find_fer2013(data_dir), cache=False)
+    assert not (tmp_path / "cache").exists()
