@@ -55,6 +55,7 @@ from fer_lib.detection import (
     read_video_frames,
     resolve_device,
 )
+from fer_lib.plots import grid_figure
 from fer_lib.validation import check_option, check_positive_int
 
 __all__ = [
@@ -814,22 +815,13 @@ def detections_figure(images, boxes=None, points=None, titles=None, other_boxes=
     -------
     matplotlib.figure.Figure
     """
-    plt = _plt()
-    n = len(images)
-    ncols = max(1, min(ncols, n))
-    nrows = int(np.ceil(n / ncols))
-    aspect = max(im.shape[0] / im.shape[1] for im in images)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * size * aspect + 0.5), squeeze=False)
-    for k, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if k >= n:
-            continue
+    aspect = max((im.shape[0] / im.shape[1] for im in images), default=1.0)
+
+    def draw(ax, k):
         draw_face(ax, images[k], None if boxes is None else boxes[k], None if points is None else points[k],
                   () if other_boxes is None else other_boxes[k], None if titles is None else titles[k])
-    if suptitle:
-        fig.suptitle(suptitle)
-    fig.tight_layout()
-    return fig
+
+    return grid_figure(len(images), draw, ncols, (size, size * aspect), extra_height=0.5, suptitle=suptitle)
 
 
 def _read_frame(seq, t):

@@ -9,7 +9,9 @@ and reuses its per-frame features) can treat them alike:
 - ``model.features(x)`` returns the penultimate embedding, shape
   ``(n, model.feature_dim)``;
 - ``model.classifier`` is the head (dropout then one linear layer), so that
-  ``model(x) == model.classifier(model.features(x))``;
+  ``model(x) == model.classifier(model.features(x))`` (the forward pass of
+  :class:`FeatureClassifier`, the base class of these CNNs and of the clip
+  models of :mod:`fer_lib.temporal`);
 - ``model.n_classes``, ``model.feature_dim`` and ``model.dropout`` are plain
   attributes;
 - models made by :func:`build_model` carry ``model.model_spec``, a small dict
@@ -84,16 +86,23 @@ def _check_image_batch(x, name):
         )
 
 
-class _FERCNN(nn.Module):
-    """Shared forward: ``classifier(features(x))``."""
+class FeatureClassifier(nn.Module):
+    """Base of every model of the study: ``forward(x) == classifier(features(x))``.
+
+    Subclasses set ``n_classes``, ``feature_dim``, ``dropout`` and
+    ``classifier`` and define ``features``; the spatial CNNs here and the clip
+    models of :mod:`fer_lib.temporal` share this forward pass, so that the
+    training loop and the fold runner treat them alike.
+    """
 
     def forward(self, x):
         """Logits.
 
         Parameters
         ----------
-        x : Tensor of shape (n, 1, H, W)
-            Normalised grayscale images.
+        x : Tensor of shape (n, 1, H, W) or (n, T, 1, H, W)
+            Normalised grayscale images (spatial CNNs) or clips (the models
+            of :mod:`fer_lib.temporal`).
 
         Returns
         -------
@@ -106,7 +115,7 @@ class _FERCNN(nn.Module):
         return f"n_classes={self.n_classes}, feature_dim={self.feature_dim}, dropout={self.dropout}"
 
 
-class VGGFace48(_FERCNN):
+class VGGFace48(FeatureClassifier):
     """From-scratch VGG-style CNN for 48x48 grayscale faces (~4.9M parameters).
 
     Four blocks of ``[conv3x3-BN-ReLU] x 2 + maxpool(2)`` with widths
@@ -154,7 +163,8 @@ class VGGFace48(_FERCNN):
         Parameters
         ----------
         x : Tensor of shape (n, 1, H, W)
-            Normalised grayscale images (H, W >= 16; 48 for FER-2013).
+            Normalised grayscale images (H, W >= 2 ** len(widths): 16 for
+            the four default blocks, 8 for :class:`SmallCNN`; 48 for FER-2013).
 
         Returns
         -------
@@ -166,11 +176,12 @@ class VGGFace48(_FERCNN):
         return self.embed(x)
 
 
-class SmallCNN(_FERCNN):
+class SmallCNN(VGGFace48):
     """Small CNN (~0.3M parameters) for CPU smoke runs and tests.
 
-    Three blocks of ``[conv3x3-BN-ReLU] x 2 + maxpool(2)`` with widths
-    ``width * (1, 2, 4)`` (32-64-128 by default), global average pooling and
+    :class:`VGGFace48` with three blocks of widths ``width * (1, 2, 4)``
+    (32-64-128 by default) and ``fc_dim=128``: three blocks of
+    ``[conv3x3-BN-ReLU] x 2 + maxpool(2)``, global average pooling and
     ``Linear(4 * width, fc_dim) + ReLU`` as the embedding; head
     ``Dropout -> Linear(fc_dim, n_classes)``. Accepts inputs of side >= 8.
 
@@ -189,33 +200,8 @@ class SmallCNN(_FERCNN):
     """
 
     def __init__(self, n_classes=7, dropout=0.5, width=32, fc_dim=128, in_channels=1):
-        super().__init__()
-        self.n_classes = check_positive_int("n_classes", n_classes, minimum=2)
-        self.dropout = check_fraction("dropout", dropout, 0.0, 1.0)
         width = check_positive_int("width", width)
-        self.feature_dim = check_positive_int("fc_dim", fc_dim)
-        widths = (width, 2 * width, 4 * width)
-        self.conv = _vgg_blocks(check_positive_int("in_channels", in_channels), widths, 2)
-        self.embed = nn.Sequential(nn.Linear(widths[-1], self.feature_dim), nn.ReLU(inplace=True))
-        self.classifier = nn.Sequential(nn.Dropout(self.dropout), nn.Linear(self.feature_dim, self.n_classes))
-        _init_weights(self)
-
-    def features(self, x):
-        """Penultimate embedding.
-
-        Parameters
-        ----------
-        x : Tensor of shape (n, 1, H, W)
-            Normalised grayscale images.
-
-        Returns
-        -------
-        Tensor of shape (n, feature_dim)
-        """
-        _check_image_batch(x, type(self).__name__)
-        x = self.conv(x)
-        x = torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
-        return self.embed(x)
+        super().__init__(n_classes, dropout, (width, 2 * width, 4 * width), fc_dim, in_channels)
 
 
 def resnet18_weights_path():
@@ -261,7 +247,7 @@ def _area_matrix(n_in, n_out):
     return m
 
 
-class ResNet18Gray(_FERCNN):
+class ResNet18Gray(FeatureClassifier):
     """torchvision ResNet-18 adapted to one input channel and small images.
 
     With ``small_input=True`` (default, for 48x48) the stem is a 3x3 stride-1

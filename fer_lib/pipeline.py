@@ -194,6 +194,7 @@ def execute_notebook(notebook_id, run_dir, parameters, kernel="python3"):
         "seconds": round(seconds, 2),
         "started_utc": started.isoformat(timespec="seconds"),
         "parameters": parameters,
+        "commit": git_commit(paths.project_root()),  # a run resumed with --only may span commits
     }
     if status != "ok":
         record["error"] = str(error).splitlines()[-1] if str(error) else type(error).__name__

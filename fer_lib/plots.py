@@ -2,11 +2,59 @@
 
 import numpy as np
 
+from .validation import check_positive_int
+
 
 def _plt():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def grid_figure(n, draw, ncols, panel_size, extra_height=0.0, suptitle=None):
+    """A figure of ``n`` panels in rows of ``ncols``, panel ``k`` drawn by ``draw(ax, k)``.
+
+    Every axis is turned off (no ticks or frame); the panels after the
+    ``n``-th in the last row stay blank.
+
+    Parameters
+    ----------
+    n : int >= 1
+        Number of panels.
+    draw : callable
+        ``draw(ax, k)`` fills the matplotlib Axes of panel ``k`` (``0 <= k < n``).
+    ncols : int
+        Panels per row (at most ``n`` are used).
+    panel_size : (float, float)
+        Width and height of one panel in inches.
+    extra_height : float, default=0.0
+        Inches added to the figure's height (e.g. room for a suptitle).
+    suptitle : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        ``ceil(n / ncols)`` rows of ``min(ncols, n)`` panels.
+
+    Raises
+    ------
+    ValueError
+        ``n`` or ``ncols`` not an integer >= 1.
+    """
+    n = check_positive_int("n", n)
+    ncols = min(check_positive_int("ncols", ncols), n)
+    nrows = int(np.ceil(n / ncols))
+    width, height = panel_size
+    plt = _plt()
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * width, nrows * height + extra_height), squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if k < n:
+            draw(ax, k)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
 
 
 def image_grid(images, titles=None, ncols=8, size=1.3, cmap="gray", suptitle=None):
@@ -15,6 +63,7 @@ def image_grid(images, titles=None, ncols=8, size=1.3, cmap="gray", suptitle=Non
     Parameters
     ----------
     images : ndarray of shape (n, H, W) or sequence of 2-D arrays
+        At least one image.
     titles : sequence of str, optional
     ncols : int, default=8
     size : float, default=1.3
@@ -24,21 +73,13 @@ def image_grid(images, titles=None, ncols=8, size=1.3, cmap="gray", suptitle=Non
     -------
     matplotlib.figure.Figure
     """
-    plt = _plt()
-    n = len(images)
-    ncols = max(1, min(ncols, n))
-    nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * size * 1.15), squeeze=False)
-    for k, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if k < n:
-            ax.imshow(images[k], cmap=cmap, vmin=0, vmax=255)
-            if titles is not None:
-                ax.set_title(titles[k], fontsize=8)
-    if suptitle:
-        fig.suptitle(suptitle)
-    fig.tight_layout()
-    return fig
+
+    def draw(ax, k):
+        ax.imshow(images[k], cmap=cmap, vmin=0, vmax=255)
+        if titles is not None:
+            ax.set_title(titles[k], fontsize=8)
+
+    return grid_figure(len(images), draw, ncols, (size, size * 1.15), suptitle=suptitle)
 
 
 def class_grid(images, labels, class_names, per_class=8, seed=0, size=1.1, suptitle=None):

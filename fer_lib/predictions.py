@@ -6,8 +6,8 @@ notebooks 06 (confusion analysis) and 07 (paired tests) read them all back with
 :func:`load_run_predictions` and pair models on the same samples with
 :func:`paired_correctness`.
 
-Columns (:data:`ID_COLUMNS`, then ``y_true``, ``y_pred`` and one ``prob_<class>``
-column per class):
+Columns (:data:`ID_COLUMNS`, then ``y_true``, ``y_pred``, ``class_names`` and
+one ``prob_<class>`` column per class):
 
 ``dataset``
     ``"fer2013"``, ``"ckplus48"`` or ``"ckplus_sequences"``.
@@ -27,12 +27,14 @@ column per class):
     A stable id of the test sample (FER-2013 row number, CK+ sequence id), so
     that two models' predictions of the same sample can be paired.
 
-One file may hold several test sets with different class lists (notebook 03
+``class_names``
+    The test set's class list, the order ``y_true`` indexes, joined by ``|``.
+
+One table may hold several test sets with different class lists (notebook 03
 predicts FER-2013 and CK+): its ``prob_<class>`` columns are then the union,
 NaN where a class is not the set's, and their column order is not a class
-order. The class list of each ``(dataset, protocol)`` -- the order ``y_true``
-indexes -- is kept in the table's ``attrs["class_names"]`` (written to and read
-from the parquet file); :func:`class_lists` returns it.
+order. The ``class_names`` column travels with every row through any
+concatenation or file; :func:`class_lists` reads it.
 """
 
 from pathlib import Path
@@ -51,8 +53,11 @@ ID_COLUMNS = ("dataset", "protocol", "model", "variant", "seed", "fold", "split"
 #: File name of the predictions artefact of a notebook.
 PREDICTIONS_FILE = "predictions.parquet"
 
-#: Key of ``DataFrame.attrs`` holding ``{"<dataset>/<protocol>": [class names]}``.
-CLASS_NAMES_ATTR = "class_names"
+#: Column holding each row's class list, joined by :data:`CLASS_SEPARATOR`.
+CLASS_NAMES_COLUMN = "class_names"
+
+#: Separator of the class names in :data:`CLASS_NAMES_COLUMN` (never part of a class name).
+CLASS_SEPARATOR = "|"
 
 
 def predictions_frame(probs, y_true, sample_ids, class_names, *, dataset, protocol, model, variant,
@@ -85,6 +90,10 @@ def predictions_frame(probs, y_true, sample_ids, class_names, *, dataset, protoc
     if len(sample_ids) != n:
         raise ValueError(f"sample_ids must have length {n}; got {len(sample_ids)}")
     check_option("model", model, MODEL_FAMILIES)
+    names = [str(c) for c in class_names]
+    bad = [c for c in names if CLASS_SEPARATOR in c]
+    if bad:
+        raise ValueError(f"class_names must not contain {CLASS_SEPARATOR!r}; got {bad}")
     frame = pd.DataFrame(
         {
             "dataset": dataset,
@@ -97,11 +106,11 @@ def predictions_frame(probs, y_true, sample_ids, class_names, *, dataset, protoc
             "sample_id": np.asarray(sample_ids).astype(str),
             "y_true": y_true.astype(np.int64),
             "y_pred": probs.argmax(axis=1).astype(np.int64),
+            CLASS_NAMES_COLUMN: CLASS_SEPARATOR.join(names),
         }
     )
     for k, name in enumerate(class_names):
         frame[f"prob_{name}"] = probs[:, k]
-    frame.attrs[CLASS_NAMES_ATTR] = {f"{dataset}/{protocol}": [str(c) for c in class_names]}
     return frame
 
 
@@ -116,34 +125,37 @@ def class_lists(frame):
     Parameters
     ----------
     frame : DataFrame
-        A predictions table. Its ``attrs["class_names"]`` (set by
-        :func:`predictions_frame`, kept by :func:`save_predictions`) gives the
-        lists; a set it does not name gets its filled ``prob_<class>`` columns
-        in column order (right for a table of one class set).
+        A predictions table. Its ``class_names`` column (set by
+        :func:`predictions_frame`) gives the lists; a table without it (saved
+        by an older ``fer_lib``) gets each set's filled ``prob_<class>``
+        columns in column order, which is right for a table of one class set.
 
     Returns
     -------
     dict of (str, str) to tuple of str
         ``{(dataset, protocol): class names}`` for every pair in the table.
+
+    Raises
+    ------
+    ValueError
+        When one ``(dataset, protocol)`` has rows with two class lists.
     """
-    stored = frame.attrs.get(CLASS_NAMES_ATTR) or {}
     prob_columns = [c for c in frame.columns if c.startswith("prob_")]
     out = {}
     for (dataset, protocol), part in frame.groupby(["dataset", "protocol"], sort=True):
-        key = f"{dataset}/{protocol}"
-        if key in stored:
-            names = tuple(stored[key])
+        if CLASS_NAMES_COLUMN in part.columns:
+            lists = part[CLASS_NAMES_COLUMN].unique().tolist()
+            if len(lists) != 1:
+                raise ValueError(f"predictions of {dataset}/{protocol} come with {len(lists)} class lists "
+                                 f"{[str(c).split(CLASS_SEPARATOR) for c in lists]}; one test set must use one")
+            out[(dataset, protocol)] = tuple(str(lists[0]).split(CLASS_SEPARATOR))
         else:
-            names = tuple(c[len("prob_"):] for c in prob_columns if part[c].notna().all())
-        out[(dataset, protocol)] = names
+            out[(dataset, protocol)] = tuple(c[len("prob_"):] for c in prob_columns if part[c].notna().all())
     return out
 
 
 def save_predictions(frames, out_dir):
     """Concatenate prediction tables and write ``<out_dir>/predictions.parquet``.
-
-    The class list of every test set is stored with the table (see
-    :func:`class_lists`), so tables with different class sets can share a file.
 
     Parameters
     ----------
@@ -158,20 +170,10 @@ def save_predictions(frames, out_dir):
     Raises
     ------
     ValueError
-        When two tables give one ``(dataset, protocol)`` different class lists.
+        When one ``(dataset, protocol)`` comes with two class lists.
     """
-    frames = [frames] if isinstance(frames, pd.DataFrame) else list(frames)
-    names = {}
-    for part in frames:
-        for (dataset, protocol), classes in class_lists(part).items():
-            key = f"{dataset}/{protocol}"
-            if names.setdefault(key, list(classes)) != list(classes):
-                raise ValueError(
-                    f"predictions of {key} come with two class lists, {names[key]} and {list(classes)}; "
-                    "one test set must use one class list"
-                )
-    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0].copy()
-    frame.attrs = {CLASS_NAMES_ATTR: names}
+    frame = frames if isinstance(frames, pd.DataFrame) else pd.concat(list(frames), ignore_index=True)
+    class_lists(frame)  # refuses two class lists for one test set
     path = Path(out_dir) / PREDICTIONS_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_parquet(path, index=False)

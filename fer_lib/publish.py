@@ -115,6 +115,7 @@ def study_metrics(run_dir):
         "hardware": log.get("hardware", {}),
         "packages": {k: v for k, v in log.get("packages", {}).items() if k in ("torch", "torchvision", "python")},
         "wall_seconds": {"notebooks": walls, "total": round(sum(walls.values()), 1)},
+        "notebook_commits": {k: r.get("commit", log.get("commit")) for k, r in log.get("notebooks", {}).items()},
         "headline": _records(headline_table(sets)),
         "scores": _records(scores[list(SCORE_KEYS)]),
         "paired_tests": _records(tests),

@@ -7,7 +7,8 @@ order), ready for :func:`fer_lib.training.train_model`:
   last three frames of each sequence, ending at the apex) with the
   subject-independent folds of notebook 01, for a protocol of
   :data:`fer_lib.experiments.CKPLUS_PROTOCOLS`;
-* **full sequences** (:func:`align_sequences`): the official-layout CK+
+* **full sequences** (:func:`align_sequences`; :func:`align_study_sequences`
+  with the shared alignment cache and a one-line summary): the official-layout CK+
   sequences from neutral onset to apex, faces aligned as in notebook 02 (the
   release's landmarks where it has them, else MTCNN). The **onset-to-apex
   analysis** cuts every sequence after its first ``fraction`` of frames
@@ -265,6 +266,22 @@ class AlignedSequences:
             "method": self.methods, "frames_filled": self.frames_filled,
         })
 
+    def summary(self):
+        """What the alignment did, for a run's metrics.
+
+        Returns
+        -------
+        dict
+            ``n`` (sequences kept), ``frames`` (their frames), ``frames_filled``
+            (frames without a face, filled from the nearest frame),
+            ``excluded`` (list of ``{"sequence_id", "reason"}``),
+            ``align_seconds`` (wall time, 0.1 s) and ``methods`` (method ->
+            number of sequences, most frequent first).
+        """
+        return {"n": len(self), "frames": int(self.n_frames.sum()), "frames_filled": int(self.frames_filled.sum()),
+                "excluded": self.excluded.to_dict(orient="records"), "align_seconds": round(self.seconds, 1),
+                "methods": pd.Series(self.methods).value_counts().to_dict()}
+
 
 def _fill_missing(crops, found):
     """Replace frames without a face by the nearest frame with one (earlier frame on ties)."""
@@ -352,6 +369,46 @@ def align_sequences(sequences, method="auto", size=48, detect_every=1, device=No
         frames_filled=np.asarray(filled, dtype=np.int64),
         excluded=pd.DataFrame(excluded, columns=["sequence_id", "reason"]), seconds=time.perf_counter() - t0,
     )
+
+
+def align_study_sequences(sequences, method="auto", detect_every=1, progress=False):
+    """Align the full CK+ sequences as notebooks 04 and 05 do, and say what happened in one line.
+
+    :func:`align_sequences` with 48x48 crops and the alignment cache shared
+    by every run (:func:`fer_lib.faces.alignment_cache_dir`), so that the
+    sequences aligned by notebook 02 or 04 are read back, not aligned again.
+
+    Parameters
+    ----------
+    sequences : fer_lib.ckplus.CKPlusSequences or sequence of CKPlusSequence
+        Only labelled sequences are used.
+    method : {"auto", "landmarks", "mtcnn", "haar"}, default="auto"
+        See :func:`align_sequences`.
+    detect_every : int, default=1
+        The detector runs every ``k`` frames, optical flow tracks in between.
+    progress : bool, default=False
+
+    Returns
+    -------
+    aligned : AlignedSequences
+    line : str
+        E.g. ``"40 sequences aligned in 3.2 s; methods {'landmarks': 40};
+        frames without a face (filled from the nearest frame): 0; excluded: 0"``
+        (from :meth:`AlignedSequences.summary`).
+
+    Raises
+    ------
+    ValueError
+        As :func:`align_sequences`.
+    """
+    from .faces import alignment_cache_dir
+
+    aligned = align_sequences(sequences, method, detect_every=detect_every, cache_dir=alignment_cache_dir(),
+                              progress=progress)
+    info = aligned.summary()
+    line = (f"{info['n']} sequences aligned in {aligned.seconds:.1f} s; methods {info['methods']}; frames without "
+            f"a face (filled from the nearest frame): {info['frames_filled']}; excluded: {len(info['excluded'])}")
+    return aligned, line
 
 
 def prefix_length(n_frames, fraction):
@@ -845,6 +902,7 @@ __all__ = [
     "SEQUENCES_DATASET",
     "StudyClips",
     "align_sequences",
+    "align_study_sequences",
     "ckplus48_clips",
     "class_recall",
     "control_verdict",

@@ -3,8 +3,9 @@
 Both models take the clips that :func:`fer_lib.training.train_model` makes
 from ``uint8`` arrays of shape ``(n, T, H, W)``: normalised tensors of shape
 ``(n, T, 1, H, W)``, frames in temporal order. Both follow the interface of
-:mod:`fer_lib.models` (``model(x) == model.classifier(model.features(x))``,
-``n_classes``, ``feature_dim``, ``dropout``, ``model_spec``), so that the
+:mod:`fer_lib.models` (subclasses of :class:`fer_lib.models.FeatureClassifier`:
+``model(x) == model.classifier(model.features(x))``, ``n_classes``,
+``feature_dim``, ``dropout``, ``model_spec``), so that the
 training loop, :func:`fer_lib.training.predict`, the fold runner and
 :func:`fer_lib.training.load_checkpoint` treat them like the spatial CNNs.
 
@@ -70,7 +71,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .models import MODEL_NAMES, build_model
+from .models import MODEL_NAMES, FeatureClassifier, build_model
 from .spatial import CNNInit, cnn_from_init, load_cnn_init, load_cnn_weights
 from .validation import check_fraction, check_option, check_positive_int
 
@@ -299,7 +300,7 @@ def motion_features(x, pool_size=12, inputs="pixels+diff"):
 # --------------------------------------------------------------------------- temporal-only
 
 
-class TemporalRNN(nn.Module):
+class TemporalRNN(FeatureClassifier):
     """LSTM/GRU over fixed motion features of each frame (no learned spatial encoder).
 
     Parameters
@@ -361,10 +362,6 @@ class TemporalRNN(nn.Module):
         f = self.input_norm(f.reshape(n * t, d)).reshape(n, t, d)
         outputs, last = _run_rnn(self.rnn, f, self.bidirectional)
         return self.pool(outputs, last)
-
-    def forward(self, x):
-        """Logits of shape (n, n_classes) for clips of shape (n, T, 1, H, W)."""
-        return self.classifier(self.features(x))
 
 
 def build_temporal(n_classes, rnn="lstm", hidden_size=64, num_layers=1, pool_size=12, inputs="pixels+diff",
@@ -490,7 +487,7 @@ def build_frame_cnn(n_classes, cnn=None, cnn_kwargs=None, dropout=0.5, cnn_init=
 # --------------------------------------------------------------------------- hybrid
 
 
-class HybridCNNRNN(nn.Module):
+class HybridCNNRNN(FeatureClassifier):
     """CNN per frame, LSTM/GRU over the frame embeddings, fusion, FC head.
 
     Parameters
@@ -627,10 +624,6 @@ class HybridCNNRNN(nn.Module):
         Tensor of shape (n, fc_dim)
         """
         return self.embed(self.fused_features(x))
-
-    def forward(self, x):
-        """Logits of shape (n, n_classes) for clips of shape (n, T, 1, H, W)."""
-        return self.classifier(self.features(x))
 
     def head(self, f):
         """Logits from the frame embeddings: everything after the CNN.

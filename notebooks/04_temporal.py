@@ -131,20 +131,12 @@ for rnn in rnns:
 # %%
 aligned = None
 if sequence_set is not None:
-    from fer_lib.faces import alignment_cache_dir
-
-    aligned = seqs.align_sequences(sequence_set, align_method, detect_every=detect_every,
-                                   cache_dir=alignment_cache_dir(), progress=progress)
-    print(f"{len(aligned)} sequences aligned in {aligned.seconds:.1f} s; methods "
-          f"{pd.Series(aligned.methods).value_counts().to_dict()}; frames without a face (filled from the nearest "
-          f"frame): {int(aligned.frames_filled.sum())}; excluded: {len(aligned.excluded)}")
+    aligned, line = seqs.align_study_sequences(sequence_set, align_method, detect_every=detect_every,
+                                               progress=progress)
+    print(line)
     if len(aligned.excluded):
         display(aligned.excluded)
-    summary["sequences"] = {"n": len(aligned), "frames": int(aligned.n_frames.sum()),
-                            "frames_filled": int(aligned.frames_filled.sum()),
-                            "excluded": aligned.excluded.to_dict(orient="records"),
-                            "align_seconds": round(aligned.seconds, 1),
-                            "methods": pd.Series(aligned.methods).value_counts().to_dict()}
+    summary["sequences"] = aligned.summary()
 
 # %% [markdown]
 # ## Training over the subject folds

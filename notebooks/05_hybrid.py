@@ -229,13 +229,9 @@ if any(temporal.hybrid_configuration(v)["fer_images"] for v in [*variants, check
 # %%
 aligned = None
 if sequence_set is not None:
-    from fer_lib.faces import alignment_cache_dir
-
-    aligned = seqs.align_sequences(sequence_set, align_method, detect_every=detect_every,
-                                   cache_dir=alignment_cache_dir(), progress=progress)
-    print(f"{len(aligned)} sequences aligned in {aligned.seconds:.1f} s; methods "
-          f"{pd.Series(aligned.methods).value_counts().to_dict()}; frames filled: {int(aligned.frames_filled.sum())}; "
-          f"excluded: {len(aligned.excluded)}")
+    aligned, line = seqs.align_study_sequences(sequence_set, align_method, detect_every=detect_every,
+                                               progress=progress)
+    print(line)
 view_sets = {p: [seqs.sequence_view_set(aligned, folds_table, p, length=c.X.shape[1], fractions=prefix_fractions,
                                         sampling=prefix_sampling)] if aligned is not None else []
              for p, c in clips.items()}

@@ -1,4 +1,4 @@
-"""Shared fixtures: where the real data sets are, a small synthetic data set, tiny trained checkpoints."""
+"""Shared fixtures: one torch thread, where the real data sets are, tiny trained checkpoints, toy clips."""
 
 import os
 from pathlib import Path
@@ -9,6 +9,23 @@ import pytest
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 #: Real data sets beside the checkout (research-only; never copied into the repo).
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread():
+    """One torch CPU thread for the whole session, restored at its end.
+
+    Bit-identical CPU results (e.g. a retrained model equal to a stored one)
+    need a fixed thread count, and one thread keeps the machine's shared
+    cores free. Session scope, so that module-scoped fixtures that train
+    (set up before any function-scoped fixture) run with it too.
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")
@@ -32,8 +49,6 @@ def tiny_checkpoint(tmp_path_factory):
     checkpoint readers need. Seeded, and built once per session and set of
     arguments.
     """
-    import torch
-
     from fer_lib.constants import FER2013_CLASSES
     from fer_lib.models import build_model
     from fer_lib.reproducibility import seed_everything
@@ -48,19 +63,45 @@ def tiny_checkpoint(tmp_path_factory):
             rng = np.random.default_rng(0)
             X = rng.integers(0, 256, (32, size, size), dtype=np.uint8)
             y = np.arange(32) % len(FER2013_CLASSES)
-            # One thread: the machine's cores are shared, and it keeps the weights reproducible.
-            threads = torch.get_num_threads()
-            torch.set_num_threads(1)
-            try:
-                seed_everything(0)  # the initial weights too, as train_model asks
-                model = build_model("small", len(FER2013_CLASSES), dropout=0.0, **model_kwargs)
-                config = TrainConfig(epochs=1, batch_size=16, dropout=0.0, device="cpu")
-                train_model(model, (X, y), (X[:14], y[:14]), config, out_dir=out, progress=False,
-                            class_names=FER2013_CLASSES, preprocessing=preprocessing)
-            finally:
-                torch.set_num_threads(threads)
+            seed_everything(0)  # the initial weights too, as train_model asks
+            model = build_model("small", len(FER2013_CLASSES), dropout=0.0, **model_kwargs)
+            config = TrainConfig(epochs=1, batch_size=16, dropout=0.0, device="cpu")
+            train_model(model, (X, y), (X[:14], y[:14]), config, out_dir=out, progress=False,
+                        class_names=FER2013_CLASSES, preprocessing=preprocessing)
             made[key] = out / "best.pt"
         return made[key]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def moving_blob_clips():
+    """Toy clips of two classes: ``moving_blob_clips(n_subjects=8, per_subject=4, size=16, seed=0)``.
+
+    Returns ``(X, y, subjects)``: ``X`` uint8 of shape
+    (n_subjects * per_subject, 3, size, size), noise in [0, 40) with a bright
+    6x3 blob (250) that starts at column 2 and moves 3 pixels a frame to the
+    right (class 0), or starts at column ``size - 3`` and moves to the left
+    (class 1); ``y`` of shape (n,) alternates 0, 1 within each subject;
+    ``subjects`` of shape (n,) holds the subject index 0..n_subjects - 1. The
+    motion separates the classes, and so does the blob's side in any single
+    frame. Seeded by ``seed``.
+    """
+
+    def make(n_subjects=8, per_subject=4, size=16, seed=0):
+        rng = np.random.default_rng(seed)
+        X, y, subjects = [], [], []
+        for s in range(n_subjects):
+            for k in range(per_subject):
+                label = k % 2
+                clip = rng.integers(0, 40, (3, size, size)).astype(np.uint8)
+                for t in range(3):
+                    col = (2 + 3 * t) if label == 0 else (size - 3 - 3 * t)
+                    clip[t, 5:11, col:col + 3] = 250
+                X.append(clip)
+                y.append(label)
+                subjects.append(s)
+        return np.stack(X), np.array(y), np.array(subjects)
 
     return make
 

@@ -625,3 +625,26 @@ def test_no_face_video_through_the_glue(shared_data_dir, tmp_path):
     assert (rec["status"] == "none").all() and not crops.any()  # reported, not invented
     assert rec["frame"].tolist() == [0, 10, 20, 30, 40, 50]
     assert faces.align_video(path, cache_dir=tmp_path, step=10, max_frames=6, device="cpu")[3]
+
+
+def test_grid_figures_lay_out_panels():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from fer_lib import plots
+
+    drawn = []
+    fig = plots.grid_figure(5, lambda ax, k: drawn.append(k), ncols=3, panel_size=(1.0, 2.0), extra_height=0.5,
+                            suptitle="x")
+    assert drawn == [0, 1, 2, 3, 4] and len(fig.axes) == 6  # 2 rows of 3, the 6th panel blank
+    assert tuple(fig.get_size_inches()) == pytest.approx((3.0, 4.5))
+    images = np.zeros((3, 20, 10), np.uint8)
+    fig = plots.image_grid(images, ["a", "b", "c"], ncols=8, size=1.0)  # ncols capped at the 3 images
+    assert len(fig.axes) == 3 and [ax.get_title() for ax in fig.axes] == ["a", "b", "c"]
+    fig = faces.detections_figure(list(images), boxes=[[1, 1, 8, 18]] * 3, ncols=2, size=1.0)
+    assert len(fig.axes) == 4 and tuple(fig.get_size_inches()) == pytest.approx((2.0, 2 * 2.0 + 0.5))
+    with pytest.raises(ValueError, match="n must be an integer >= 1; got 0"):
+        plots.image_grid(images[:0])
+    plt.close("all")

@@ -63,27 +63,9 @@ def test_predictions_roundtrip_metrics_and_pairing(tmp_path):
                           protocol="p", model="spatial", variant="v", seed=0, split="test")
 
 
-def toy_clips(n_subjects=8, per_subject=4, size=16, seed=0):
-    """Two classes: bright blob moving right vs left (separable by frames too: blob side)."""
-    rng = np.random.default_rng(seed)
-    X, y, subjects = [], [], []
-    for s in range(n_subjects):
-        for k in range(per_subject):
-            label = k % 2
-            clip = rng.integers(0, 40, (3, size, size)).astype(np.uint8)
-            for t in range(3):
-                col = (2 + 3 * t) if label == 0 else (size - 3 - 3 * t)
-                clip[t, 5:11, col:col + 3] = 250
-            X.append(clip)
-            y.append(label)
-            subjects.append(s)
-    return np.stack(X), np.array(y), np.array(subjects)
-
-
 @pytest.mark.parametrize("mode", ["frames", "clips"])
-def test_run_subject_folds_is_subject_independent_and_learns(mode):
-    torch.set_num_threads(1)
-    X, y, subjects = toy_clips()
+def test_run_subject_folds_is_subject_independent_and_learns(mode, moving_blob_clips):
+    X, y, subjects = moving_blob_clips()
     folds = subjects % 4  # 4 folds of 2 subjects
     ids = [f"S{s}_{k}" for k, s in enumerate(subjects)]
     config = get_recipe("smoke", epochs=4, max_train_samples=None, batch_size=16, augment="none", tta="none")
@@ -114,8 +96,8 @@ def test_run_subject_folds_is_subject_independent_and_learns(mode):
     assert result.metrics["accuracy"].mean() >= 0.75
 
 
-def test_run_subject_folds_validates_input():
-    X, y, subjects = toy_clips(n_subjects=4)
+def test_run_subject_folds_validates_input(moving_blob_clips):
+    X, y, subjects = moving_blob_clips(n_subjects=4)
     with pytest.raises(ValueError, match=r"mode must be one of \['frames', 'clips'\]; got 'video'"):
         run_subject_folds(None, X, y, subjects, subjects, ("a", "b"), get_recipe("smoke"), mode="video",
                           dataset="d", protocol="p", model="spatial", variant="v")

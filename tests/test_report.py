@@ -63,15 +63,19 @@ def test_collect_test_sets_uses_the_class_lists_saved_with_mixed_tables(tmp_path
     assert [c for c in ck_set.columns if c.startswith("prob_")] == [f"prob_{c}" for c in CK]
     assert (ck_set["notebook"] == "03_spatial_baseline").all() and ck_set["y_true"].tolist() == [0, 3, 5, 6]
     assert len([c for c in sets[("fer2013", "canonical")].columns if c.startswith("prob_")]) == 7
-    # concatenated by hand, the class lists are lost and the column order is wrong for CK+: refused
-    with pytest.raises(ValueError, match=r"does not reproduce y_pred = argmax.*save_predictions"):
-        report.collect_test_sets({"nb": pd.concat([fer, ck], ignore_index=True)})
+    # the class lists travel with the rows through any concatenation
+    by_hand = report.collect_test_sets({"nb": pd.concat([fer, ck], ignore_index=True)})
+    assert [c for c in by_hand[("ckplus48", "7class")].columns if c.startswith("prob_")] == [f"prob_{c}" for c in CK]
+    # a table of an older fer_lib (no class_names column) in the wrong column order is refused
+    old = pd.concat([fer, ck], ignore_index=True).drop(columns="class_names")
+    with pytest.raises(ValueError, match=r"does not reproduce y_pred = argmax.*run its notebook again"):
+        report.collect_test_sets({"nb": old})
 
 
 def test_save_predictions_refuses_two_class_lists_for_one_test_set(tmp_path):
     a = arm([True, False], model="spatial", variant="v", classes=("x", "y", "z"))
     b = arm([True, False], model="hybrid", variant="v", classes=("x", "y", "w"))
-    with pytest.raises(ValueError, match=r"ckplus48/7class come with two class lists, \['x', 'y', 'z'\]"):
+    with pytest.raises(ValueError, match=r"ckplus48/7class come with 2 class lists \[\['x', 'y', 'z'\]"):
         save_predictions([a, b], tmp_path)
 
 
@@ -90,7 +94,7 @@ def test_collect_test_sets_rejects_different_class_lists():
         report.collect_test_sets({"nb03": a, "nb05": b})
     cols = [c for c in a.columns if not c.startswith("prob_")]
     shuffled = a[cols + ["prob_y", "prob_x", "prob_z"]]  # columns not in the order y_true indexes
-    shuffled.attrs = {}  # and no class list saved with them
+    shuffled = shuffled.drop(columns="class_names")  # and no class list saved with them
     with pytest.raises(ValueError, match="does not reproduce y_pred = argmax"):
         report.collect_test_sets({"nb": shuffled})
 

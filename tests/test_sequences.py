@@ -1,9 +1,10 @@
 """Sequence data (CK+48 clips, aligned sequences, prefixes, FER-2013 clips), the fold runner and the scores."""
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from PIL import Image
 
 from fer_lib.ckplus import CKPlus48Data, load_ckplus_sequences
@@ -14,6 +15,7 @@ from fer_lib.predictions import predictions_frame
 from fer_lib.sequences import (
     ViewSet,
     align_sequences,
+    align_study_sequences,
     ckplus48_clips,
     class_recall,
     control_verdict,
@@ -34,11 +36,6 @@ from fer_lib.sequences import (
     window_clip,
 )
 from fer_lib.training import get_recipe
-
-
-@pytest.fixture(autouse=True)
-def _threads():
-    torch.set_num_threads(1)
 
 
 def fake_ck48(n_subjects=6):
@@ -149,25 +146,8 @@ def test_fold_masks_follow_run_subject_folds():
         fold_masks(folds, 3)
 
 
-def toy(n_subjects=6, per_subject=4, size=16):
-    """Two classes of 3-frame clips: a bright blob moving right (0) or left (1)."""
-    rng = np.random.default_rng(0)
-    X, y, subjects = [], [], []
-    for s in range(n_subjects):
-        for k in range(per_subject):
-            label = k % 2
-            clip = rng.integers(0, 40, (3, size, size)).astype(np.uint8)
-            for t in range(3):
-                col = (2 + 3 * t) if label == 0 else (size - 5 - 3 * t)
-                clip[t, 5:11, col:col + 3] = 250
-            X.append(clip)
-            y.append(label)
-            subjects.append(s)
-    return np.stack(X), np.array(y), np.array(subjects)
-
-
-def test_run_subject_folds_adds_views_and_extra_training():
-    X, y, subjects = toy()
+def test_run_subject_folds_adds_views_and_extra_training(moving_blob_clips):
+    X, y, subjects = moving_blob_clips(n_subjects=6)
     folds = subjects % 3
     ids = [f"S{s}_{k}" for k, s in enumerate(subjects)]
     config = get_recipe("smoke", epochs=1, max_train_samples=None, batch_size=8, augment="none", tta="none",
@@ -269,6 +249,9 @@ def test_align_sequences_with_landmarks_and_view_sets(tmp_path):
     assert aligned.methods.tolist() == ["landmarks", "landmarks"] and aligned.frames_filled.tolist() == [0, 0]
     assert [CKPLUS_CLASSES[k] for k in aligned.labels] == ["happy", "surprise"]
     assert aligned.table()["label"].tolist() == ["happy", "surprise"]
+    info = aligned.summary()
+    assert {k: info[k] for k in ("n", "frames", "frames_filled", "excluded", "methods")} == {
+        "n": 2, "frames": 9, "frames_filled": 0, "excluded": [], "methods": {"landmarks": 2}}
     folds_table = pd.DataFrame({"subject": ["S010", "S010"], "sequence_id": ["S010_001", "S010_002"],
                                 "label": ["happy", "surprise"], "fold": [4, 4]})
     vs = sequence_view_set(aligned, folds_table, "6class", length=3, fractions=(0.5, 1.0))
@@ -277,6 +260,16 @@ def test_align_sequences_with_landmarks_and_view_sets(tmp_path):
     assert vs.y.tolist() == [3, 5]  # happy, surprise among the 6 classes
     with pytest.raises(ValueError, match="views\\['x'\\] must be a uint8 array of shape \\(2, T, H, W\\)"):
         ViewSet("d", {"x": np.zeros((1, 3, 4, 4), np.uint8)}, vs.y, vs.sample_ids, vs.folds)
+
+
+def test_align_study_sequences_uses_the_shared_cache_and_says_what_it_did(tmp_path, monkeypatch):
+    _write_release(tmp_path / "release")
+    monkeypatch.setenv("FER_CACHE_DIR", str(tmp_path / "cache"))
+    aligned, line = align_study_sequences(load_ckplus_sequences(tmp_path / "release"))
+    assert aligned.sample_ids.tolist() == ["S010_001", "S010_002"]
+    assert any((tmp_path / "cache" / "alignment").iterdir())  # written to the shared alignment cache
+    assert re.fullmatch(r"2 sequences aligned in \d+\.\d s; methods \{'landmarks': 2\}; frames without a face "
+                        r"\(filled from the nearest frame\): 0; excluded: 0", line), line
 
 
 def test_select_predictions_restores_the_protocol_class_order():

@@ -17,14 +17,6 @@ from fer_lib.training import get_recipe, load_checkpoint
 SIZE = 16
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def toy_images(n, n_classes=7, seed=0):
     """uint8 (n, SIZE, SIZE): class k has a bright bar in row band k (learnable in a few steps)."""
     rng = np.random.default_rng(seed)

@@ -28,11 +28,6 @@ from fer_lib.training import get_recipe, load_checkpoint, predict, train_model
 TINY_CNN = {"width": 4, "fc_dim": 16}
 
 
-@pytest.fixture(autouse=True)
-def _threads():
-    torch.set_num_threads(1)
-
-
 def order_clips(n=48, size=16, seed=0):
     """Two classes with the same frames in opposite order: a blob brightening (0) or dimming (1)."""
     rng = np.random.default_rng(seed)

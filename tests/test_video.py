@@ -49,15 +49,6 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PROB_COLS = probability_columns(FER2013_CLASSES)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One torch thread: the machine's cores are shared, and it keeps runs comparable."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def checkpoint(tiny_checkpoint):
     return tiny_checkpoint(size=48, preprocessing=face_preprocessing_text(48, "fer2013"), width=8)
