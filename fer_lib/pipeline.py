@@ -391,6 +391,11 @@ def store_baseline(run_dir):
         executed.metadata["jupytext"]["formats"] = "ipynb,py:percent"
         executed.metadata["jupytext"].pop("text_representation", None)
         target = paths.project_root() / NOTEBOOKS_DIR / f"{notebook_id}.ipynb"
+        if target.exists():  # keep the stored cell ids, so the pair's diff shows only real changes
+            stored = nbformat.read(target, as_version=4)
+            if [c.source for c in stored.cells] == [c.source for c in executed.cells]:
+                for cell, old in zip(executed.cells, stored.cells):
+                    cell.id = old.get("id", cell.get("id"))
         nbformat.write(executed, target)
         written.append(target)
         print(f"stored {target}")
