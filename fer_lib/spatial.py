@@ -213,7 +213,8 @@ class FERRuns:
         plus ``dataset``, ``protocol``, ``model``, ``variant``, ``seed``, ``fold``).
     runs : DataFrame
         One row per seed: ``variant``, ``seed``, ``checkpoint``, ``best_epoch``,
-        ``epochs_run``, ``stop_reason``, ``completed``, ``train_seconds``,
+        ``epochs_run``, ``stop_reason``, ``completed``, ``train_seconds`` (sum
+        of the epochs' times of the history, over every call of a resumed run),
         ``predict_seconds``, ``images_per_s``, ``reused``.
     """
 
@@ -295,7 +296,9 @@ def train_fer2013_seeds(fer, model_name, config, seeds, out_dir, *, recipe_name,
         runs.append({
             "variant": variant, "seed": int(seed), "checkpoint": str(result.checkpoint_path),
             "best_epoch": result.best_epoch, "epochs_run": result.epochs_run, "stop_reason": result.stop_reason,
-            "completed": result.completed, "train_seconds": round(result.seconds, 2),
+            "completed": result.completed,
+            # the epochs' own times: a run resumed over several calls counts every call's epochs
+            "train_seconds": round(float(result.history["seconds"].sum()), 2),
             "predict_seconds": round(predict_seconds, 2), "images_per_s": throughput(result.history),
             "reused": reused,
         })

@@ -83,6 +83,17 @@ def test_fer_seeds_predict_both_test_splits_with_row_ids(fer_runs):
     assert (out / "small-smoke" / "seed1" / "history.csv").is_file()
 
 
+def test_resumed_fer_run_reports_the_training_time_of_every_epoch(fer_runs):
+    runs, out = fer_runs
+    first = runs.runs.set_index("seed")["train_seconds"]
+    assert first.loc[0] == pytest.approx(runs.histories.query("seed == 0")["seconds"].sum(), abs=0.01)
+    config = get_recipe("smoke", epochs=2, lr=0.01, augment="none", tta="flip", max_train_samples=None)
+    again = spatial.train_fer2013_seeds(toy_fer(), "small", config, [0], out, recipe_name="smoke",
+                                        model_kwargs={"width": 4, "fc_dim": 16}, resume=True)
+    row = again.runs.iloc[0]
+    assert bool(row["reused"]) and row["train_seconds"] == pytest.approx(first.loc[0], abs=0.01)
+
+
 def test_select_seed_uses_public_test_only():
     rows = [("v", 0, "PublicTest", 0.6), ("v", 1, "PublicTest", 0.7), ("v", 0, "PrivateTest", 0.9),
             ("v", 1, "PrivateTest", 0.5), ("w", 2, "PublicTest", 0.99)]
