@@ -70,7 +70,7 @@ def study_metrics(run_dir):
     Returns
     -------
     dict
-        ``schema``, ``preset``, ``synthetic`` (bool), ``commit`` (of the
+        ``schema``, ``preset``, ``preset_description``, ``synthetic`` (bool), ``commit`` (of the
         code that ran), ``finished_utc``, ``hardware``, ``packages`` (torch,
         torchvision), ``wall_seconds`` (``{"notebooks": {id: s}, "total": s}``),
         ``headline`` (rows of :func:`fer_lib.report.headline_table`),
@@ -109,6 +109,7 @@ def study_metrics(run_dir):
     return {
         "schema": METRICS_SCHEMA,
         "preset": log.get("preset", run_dir.name),
+        "preset_description": (log.get("preset_config") or {}).get("description", ""),
         "synthetic": bool(log.get("data_dir") and paths.is_synthetic(log["data_dir"])),
         "commit": log.get("commit"),
         "finished_utc": log.get("finished_utc"),
