@@ -347,7 +347,10 @@ def build_published_book(preset):
     """
     from .publish import available_published, published_dir
 
-    check_option("preset", preset, available_published())
+    published = available_published()
+    if preset not in published:
+        raise ValueError(f"published must name a published run in book/published, one of {list(published)}; got "
+                         f"{preset!r} (publish a finished run with `make publish PRESET={preset}`)")
     source = published_dir(preset)
     log = json.loads((source / "run_log.json").read_text())
     config = log.get("preset_config") or load_preset(preset)

@@ -169,3 +169,9 @@ def test_published_book_builds_offline_without_data(tmp_path, monkeypatch):
     index = pipeline.build_published_book(PUBLISHED[0])
     assert index == tmp_path / f"published-{PUBLISHED[0]}" / "book" / "_build" / "html" / "index.html"
     assert (index.parent / "results.html").is_file() and (index.parent / "notebooks" / "07_paired_tests.html").is_file()
+
+
+def test_unknown_published_run_message():
+    with pytest.raises(ValueError, match=r"published must name a published run in book/published, one of .*; got "
+                                         r"'no-such-run' \(publish a finished run with `make publish"):
+        pipeline.build_published_book("no-such-run")
