@@ -20,6 +20,7 @@ so they cannot disagree with it; a test checks the committed copies.
 
 import json
 import math
+from collections import Counter
 import re
 import shutil
 from datetime import datetime, timezone
@@ -73,6 +74,9 @@ def study_metrics(run_dir):
         ``schema``, ``preset``, ``preset_description``, ``synthetic`` (bool), ``commit`` (of the
         code that ran), ``finished_utc``, ``hardware``, ``packages`` (torch,
         torchvision), ``wall_seconds`` (``{"notebooks": {id: s}, "total": s}``),
+        ``training_seconds`` (sum of the epochs' own times per data set,
+        protocol and arm, from the notebooks' ``histories.csv``: counts the
+        epochs of a resumed training that an earlier call ran),
         ``headline`` (rows of :func:`fer_lib.report.headline_table`),
         ``scores`` (accuracy, macro-F1 and n per ``dataset, protocol, model,
         variant, seed, fold, split``: FER-2013 PublicTest and PrivateTest per
@@ -106,17 +110,29 @@ def study_metrics(run_dir):
         claims = claims_vs_measured(sets)
         origin = f"recomputed from the predictions (notebook {RESULTS_NOTEBOOK} has not run)"
     walls = {k: r["seconds"] for k, r in log.get("notebooks", {}).items() if r.get("status") == "ok"}
+    commits = {k: r.get("commit", log.get("commit")) for k, r in log.get("notebooks", {}).items()}
+    # the run's commit: the one most notebooks ran from (a notebook re-run later with --only may differ)
+    commit = Counter(commits.values()).most_common(1)[0][0] if commits else log.get("commit")
+    training = []
+    for path in sorted(run_dir.glob("artifacts/*/histories.csv")):
+        hist = pd.read_csv(path)
+        if {"dataset", "protocol", "model", "variant", "seconds"} <= set(hist.columns):
+            sums = hist.groupby(["dataset", "protocol", "model", "variant"], sort=True)["seconds"].agg(["sum", "count"])
+            training += [{"notebook": path.parent.name, "dataset": d, "protocol": p, "model": m, "variant": v,
+                          "seconds": round(float(r["sum"]), 1), "epochs": int(r["count"])}
+                         for (d, p, m, v), r in sums.iterrows()]
     return {
         "schema": METRICS_SCHEMA,
         "preset": log.get("preset", run_dir.name),
         "preset_description": (log.get("preset_config") or {}).get("description", ""),
         "synthetic": bool(log.get("data_dir") and paths.is_synthetic(log["data_dir"])),
-        "commit": log.get("commit"),
+        "commit": commit,
         "finished_utc": log.get("finished_utc"),
         "hardware": log.get("hardware", {}),
         "packages": {k: v for k, v in log.get("packages", {}).items() if k in ("torch", "torchvision", "python")},
         "wall_seconds": {"notebooks": walls, "total": round(sum(walls.values()), 1)},
-        "notebook_commits": {k: r.get("commit", log.get("commit")) for k, r in log.get("notebooks", {}).items()},
+        "training_seconds": training,
+        "notebook_commits": commits,
         "headline": _records(headline_table(sets)),
         "scores": _records(scores[list(SCORE_KEYS)]),
         "paired_tests": _records(tests),
@@ -188,7 +204,11 @@ def headline_rows(metrics):
     if head.empty:
         return pd.DataFrame(columns=["test set", "split", *MODEL_FAMILIES])
     head = head[head["primary"]]
-    for (dataset, protocol, split), part in head.groupby(["dataset", "protocol", "split"], sort=True):
+    # FER-2013 first, then CK+48, then the CK+ sequences
+    rank = {"fer2013": 0, "ckplus48": 1, "ckplus_sequences": 2}
+    keys = sorted(head.groupby(["dataset", "protocol", "split"]).groups, key=lambda k: (rank.get(k[0], 3), k))
+    for dataset, protocol, split in keys:
+        part = head[(head["dataset"] == dataset) & (head["protocol"] == protocol) & (head["split"] == split)]
         row = {"test set": set_label(dataset, protocol), "split": split}
         for family in MODEL_FAMILIES:
             arm = part[part["model"] == family]
@@ -225,11 +245,17 @@ def readme_block(metrics, location):
     hardware = (f"{hw.get('cpu_cores', '?')} CPU cores, {hw.get('memory_gib', '?')} GiB memory, "
                 f"GPU: {hw.get('gpu', 'unknown')}")
     kind = "synthetic data" if metrics["synthetic"] else "real data"
+    fer = [r for r in metrics.get("training_seconds", []) if r["dataset"] == "fer2013"]
+    fer_text = "".join(f" FER-2013 training of {r['model']}/{r['variant']}: {r['seconds'] / 60:.1f} min over "
+                       f"{r['epochs']} epochs (the epochs' own times, also when a resumed run reused them)."
+                       for r in fer)
     lines = [
         README_MARKERS[0],
         f"Published run: preset `{metrics['preset']}` ({kind}), commit `{metrics['commit']}`, finished "
-        f"{metrics['finished_utc']} UTC on {hardware}; notebooks' wall time {walls['total'] / 60:.0f} min "
-        f"({', '.join(f'{k[:2]} {v / 60:.1f}' for k, v in walls['notebooks'].items())} min).",
+        f"{metrics['finished_utc']} on {hardware}; notebooks' wall time {walls['total'] / 60:.0f} min "
+        f"({', '.join(f'{k[:2]} {v / 60:.1f}' for k, v in walls['notebooks'].items())} min).{fer_text}"
+        + "".join(f" Notebook {k[:2]} was re-run from commit `{c}`."
+                  for k, c in metrics.get("notebook_commits", {}).items() if c != metrics["commit"]),
         "",
         "Accuracy (%) of the primary model of each family on each test set (FER-2013: PrivateTest, selected on "
         "PublicTest; CK+: 10 subject-independent folds pooled, ± sd over folds); generated from "
@@ -271,8 +297,8 @@ def readme_block_of(readme=None):
 def publish_run(run_dir, dest=None, readme=None):
     """Copy a finished run's shareable results into a published folder and update the README.
 
-    Copies the executed notebooks (each stamped with the run's commit, preset
-    and finish time in ``metadata.fer_study``), ``run_log.json`` and a fresh
+    Copies the executed notebooks (each stamped with the commit it ran from,
+    the preset and the run's finish time in ``metadata.fer_study``), ``run_log.json`` and a fresh
     ``metrics.json``. Predictions, checkpoints, caches and crops stay behind:
     they hold (or are derived from) research-only data.
 
@@ -312,11 +338,12 @@ def publish_run(run_dir, dest=None, readme=None):
     if dest.exists():
         shutil.rmtree(dest)
     (dest / "notebooks").mkdir(parents=True)
-    stamp = {"commit": metrics["commit"], "preset": metrics["preset"], "finished_utc": metrics["finished_utc"],
+    stamp = {"preset": metrics["preset"], "finished_utc": metrics["finished_utc"],
              "published_utc": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     for notebook_id in notebook_ids():
         nb = nbformat.read(run_dir / "notebooks" / f"{notebook_id}.ipynb", as_version=4)
-        nb.metadata["fer_study"] = stamp
+        commit = metrics.get("notebook_commits", {}).get(notebook_id, metrics["commit"])
+        nb.metadata["fer_study"] = {"commit": commit, **stamp}
         nbformat.write(nb, dest / "notebooks" / f"{notebook_id}.ipynb")
     shutil.copy2(run_dir / "run_log.json", dest / "run_log.json")
     shutil.copy2(run_dir / METRICS_FILE, dest / METRICS_FILE)

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -66,6 +68,9 @@ throughput_frames = 30  # frames per throughput measurement
 # `throughput.png` and `summary.json` (every number quoted below).
 
 # %%
+# fer_lib.video draws on matplotlib Figure objects (no pyplot, so the command
+# line never touches a GUI backend); the inline backend is what renders them here.
+# %matplotlib inline
 import contextlib
 import io
 import tempfile

@@ -43,6 +43,9 @@ def finished_run(tmp_path):
                          ci_low=-0.1, ci_high=0.5, n=2)
     (run / "artifacts" / "07_paired_tests").mkdir(parents=True)
     tests.to_csv(run / "artifacts" / "07_paired_tests" / "paired_tests.csv", index=False)
+    pd.DataFrame({"epoch": [1, 2], "seconds": [20.0, 40.0], "dataset": "fer2013", "protocol": "canonical",
+                  "model": "spatial", "variant": "small-ours", "seed": 0, "fold": -1}).to_csv(
+        run / "artifacts" / "03_spatial_baseline" / "histories.csv", index=False)
     (run / "notebooks").mkdir()
     log = {"preset": "trial", "data_dir": str(tmp_path / "data"), "commit": "0123abc", "finished_utc": "2026-01-01",
            "hardware": {"cpu_cores": "2", "memory_gib": "24.0", "gpu": "none"}, "packages": {"torch": "2.13.0"},
@@ -50,7 +53,8 @@ def finished_run(tmp_path):
     for k, notebook_id in enumerate(pipeline.notebook_ids()):
         nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(f"# {notebook_id}")])
         nbformat.write(nb, run / "notebooks" / f"{notebook_id}.ipynb")
-        log["notebooks"][notebook_id] = {"notebook": notebook_id, "status": "ok", "seconds": 60.0 * (k + 1)}
+        log["notebooks"][notebook_id] = {"notebook": notebook_id, "status": "ok", "seconds": 60.0 * (k + 1),
+                                         "commit": "0123abc" if k < 7 else "4567def"}
     (run / "run_log.json").write_text(json.dumps(log))
     return run
 
@@ -102,6 +106,11 @@ def test_publish_run_copies_results_only_and_regenerates_the_readme_block(finish
     assert "| FER-2013 | PrivateTest | 75.0 ± 7.1 (small-ours) | – | – |" in text
     assert "| CK+48, 7class | test | 70.0 ± 14.1 (transfer) | – | 90.0 ± 14.1 (cnn-rnn) |" in text
     assert "commit `0123abc`" in text and "2 CPU cores, 24.0 GiB memory, GPU: none" in text
+    assert "FER-2013 training of spatial/small-ours: 1.0 min over 2 epochs" in text
+    assert "Notebook 08 was re-run from commit `4567def`." in text
+    nb08 = nbformat.read(dest / "notebooks" / "08_video_inference.ipynb", as_version=4)
+    assert nb08.metadata["fer_study"]["commit"] == "4567def"
+    assert text.index("| FER-2013 |") < text.index("| CK+48, 7class |")
 
 
 def test_publish_run_refuses_an_unfinished_run(finished_run, tmp_path):
@@ -147,7 +156,11 @@ def test_published_run_agrees_with_readme_and_results_page(preset):
             assert f"| {row['p']:.3g} |" in page, row
     for notebook_id in pipeline.notebook_ids():
         nb = nbformat.read(folder / "notebooks" / f"{notebook_id}.ipynb", as_version=4)
-        assert nb.metadata["fer_study"]["commit"] == metrics["commit"]
+        assert nb.metadata["fer_study"]["commit"] == metrics["notebook_commits"][notebook_id]
+        assert f"code: commit {metrics['notebook_commits'][notebook_id]}" in json.dumps(nb.cells[:8])
+        figures = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "display_data"
+                   and str(o.get("data", {}).get("text/plain", "")).startswith("<Figure")]
+        assert all("image/png" in o["data"] for o in figures), f"{notebook_id}: a figure was not rendered"
         assert not [c for c in nb.cells if c.cell_type == "code" and any(o.get("output_type") == "error"
                                                                          for o in c.get("outputs", []))]
     assert metrics["commit"] == json.loads((folder / "run_log.json").read_text())["commit"]
