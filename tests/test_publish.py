@@ -163,7 +163,9 @@ def test_published_run_agrees_with_readme_and_results_page(preset):
         assert all("image/png" in o["data"] for o in figures), f"{notebook_id}: a figure was not rendered"
         assert not [c for c in nb.cells if c.cell_type == "code" and any(o.get("output_type") == "error"
                                                                          for o in c.get("outputs", []))]
-    assert metrics["commit"] == json.loads((folder / "run_log.json").read_text())["commit"]
+    log = json.loads((folder / "run_log.json").read_text())
+    assert metrics["notebook_commits"] == {k: r.get("commit", log["commit"]) for k, r in log["notebooks"].items()}
+    assert metrics["commit"] in metrics["notebook_commits"].values()
 
 
 @needs_published
