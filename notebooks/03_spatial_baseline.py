@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -36,8 +38,9 @@
 # default data set, with a tiny CNN trained for a few epochs on a CPU: its
 # accuracies say that the pipeline works, nothing about FER. The real numbers
 # come from `make study PRESET=full` on a GPU (VGG-style CNN, our 60-epoch
-# recipe, 3 seeds); the literature figures below are quoted, never measured
-# here.
+# recipe, 3 seeds); `make study PRESET=real-cpu` trains on the real data with
+# a small CNN for a few epochs on a CPU, so its numbers are real but
+# under-trained. The literature figures below are quoted, never measured here.
 # ```
 
 # %% tags=["parameters"]
