@@ -215,9 +215,14 @@ def _update_run_log(run_dir, record, context=None):
 
 
 def write_reproducibility_page(run_dir, book_src, preset):
-    """Write ``reproducibility.md`` from the run log, the preset and the environment."""
+    """Write ``reproducibility.md`` from the run log, the preset and the environment.
+
+    The preset is the one the run log recorded (``preset_config``); ``preset``
+    (a :func:`load_preset` dict, or None for the preset file of the logged
+    name) serves runs logged before that record existed.
+    """
     log = json.loads((run_dir / "run_log.json").read_text())
-    preset = log.get("preset_config") or preset
+    preset = log.get("preset_config") or preset or load_preset(log["preset"])
     rows = "\n".join(
         f"| {r['notebook']} | {r['status']} | {r['seconds']:.1f} | {r['started_utc']} |"
         for r in log["notebooks"].values()
@@ -286,7 +291,7 @@ data, with `make study PUBLISHED={preset['parameters']['preset']}`.
     (book_src / "reproducibility.md").write_text(text)
 
 
-def build_book(run_dir, preset, strict=True, book_dir=None):
+def build_book(run_dir, preset, strict=True, book_dir=None, metrics=None):
     """Build the Jupyter Book from the executed notebooks (no re-execution).
 
     Copies ``book/`` and ``<run_dir>/notebooks/*.ipynb`` into ``book_dir``
@@ -294,7 +299,8 @@ def build_book(run_dir, preset, strict=True, book_dir=None):
     and the run's metrics, :func:`fer_lib.publish.read_metrics`), and runs
     ``jupyter-book build`` with warnings as errors (``-W --keep-going``) when
     ``strict``. ``run_dir`` may be a run folder or a published run
-    (:func:`fer_lib.publish.published_dir`).
+    (:func:`fer_lib.publish.published_dir`); ``metrics`` saves condensing a
+    run folder again when the caller has just done it.
 
     Returns
     -------
@@ -316,7 +322,7 @@ def build_book(run_dir, preset, strict=True, book_dir=None):
     from .publish import read_metrics
     from .report import write_results_page
 
-    write_results_page(read_metrics(run_dir), book_src)
+    write_results_page(metrics if metrics is not None else read_metrics(run_dir), book_src)
     executable = Path(sys.executable).parent / "jupyter-book"  # the CLI of this environment
     cmd = [str(executable if executable.exists() else "jupyter-book"), "build", str(book_src)]
     if strict:
@@ -352,10 +358,9 @@ def build_published_book(preset):
         raise ValueError(f"published must name a published run in book/published, one of {list(published)}; got "
                          f"{preset!r} (publish a finished run with `make publish PRESET={preset}`)")
     source = published_dir(preset)
-    log = json.loads((source / "run_log.json").read_text())
-    config = log.get("preset_config") or load_preset(preset)
     target = paths.runs_root() / f"published-{preset}" / "book"
-    return build_book(source, config, book_dir=target)
+    # the reproducibility page shows the preset as the run log recorded it, else the preset file
+    return build_book(source, None, book_dir=target)
 
 
 def store_baseline(run_dir):
@@ -465,11 +470,12 @@ def run_study(preset="smoke", only=None, data_dir=None, run_dir=None, book=True)
         _update_run_log(run, execute_notebook(notebook_id, run, params))
     log = _update_run_log(run, None, {"finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                                       "study_seconds": round(time.perf_counter() - t0, 2)})
-    from .publish import write_metrics
+    from .publish import METRICS_FILE, write_metrics
 
-    print(f"metrics: {write_metrics(run)}")
+    metrics = write_metrics(run)
+    print(f"metrics: {run / METRICS_FILE}")
     if book:
-        build_book(run, config)
+        build_book(run, config, metrics=metrics)
     print(f"study ({preset}) done in {time.perf_counter() - t0:.0f} s; run folder {run}")
     return log
 

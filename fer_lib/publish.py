@@ -142,10 +142,10 @@ def study_metrics(run_dir):
 
 
 def write_metrics(run_dir):
-    """Write :func:`study_metrics` of a run folder to ``<run_dir>/metrics.json``; return the path."""
-    path = Path(run_dir) / METRICS_FILE
-    path.write_text(json.dumps(study_metrics(run_dir), indent=1, sort_keys=False) + "\n")
-    return path
+    """Write :func:`study_metrics` of a run folder to ``<run_dir>/metrics.json`` and return them (a dict)."""
+    metrics = study_metrics(run_dir)
+    (Path(run_dir) / METRICS_FILE).write_text(json.dumps(metrics, indent=1, sort_keys=False) + "\n")
+    return metrics
 
 
 def read_metrics(run_dir):
@@ -162,7 +162,7 @@ def read_metrics(run_dir):
     """
     run_dir = Path(run_dir)
     if (run_dir / "artifacts").is_dir():
-        write_metrics(run_dir)
+        return write_metrics(run_dir)
     path = run_dir / METRICS_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist: {run_dir} is neither a run folder nor a published run")
@@ -180,12 +180,6 @@ def available_published():
     return tuple(sorted(p.name for p in root.glob("*") if (p / METRICS_FILE).is_file()))
 
 
-def _pct(value, sd=None):
-    if value is None:
-        return "–"
-    return f"{100 * value:.1f}" + ("" if sd is None else f" ± {100 * sd:.1f}")
-
-
 def headline_rows(metrics):
     """The README's headline table: the primary arm of each family on each test set.
 
@@ -197,28 +191,27 @@ def headline_rows(metrics):
         (FER-2013) when there are several.
     """
     from .predictions import MODEL_FAMILIES
-    from .report import set_label
+    from .report import pct_text, set_label
 
     head = pd.DataFrame(metrics["headline"])
-    rows = []
     if head.empty:
         return pd.DataFrame(columns=["test set", "split", *MODEL_FAMILIES])
-    head = head[head["primary"]]
-    # FER-2013 first, then CK+48, then the CK+ sequences
-    rank = {"fer2013": 0, "ckplus48": 1, "ckplus_sequences": 2}
-    keys = sorted(head.groupby(["dataset", "protocol", "split"]).groups, key=lambda k: (rank.get(k[0], 3), k))
-    for dataset, protocol, split in keys:
-        part = head[(head["dataset"] == dataset) & (head["protocol"] == protocol) & (head["split"] == split)]
+    # null in the JSON -> NaN, so pct_text shows "–" and pd.notna tells whether an sd exists
+    head = head[head["primary"]].astype({"accuracy": float, "fold_sd": float, "seed_sd": float})
+    rank = {"fer2013": 0, "ckplus48": 1, "ckplus_sequences": 2}  # FER-2013, then CK+48, then the sequences
+    groups = sorted(head.groupby(["dataset", "protocol", "split"]), key=lambda g: (rank.get(g[0][0], 3), g[0]))
+    rows = []
+    for (dataset, protocol, split), part in groups:
         row = {"test set": set_label(dataset, protocol), "split": split}
+        arms = part.drop_duplicates("model").set_index("model")
         for family in MODEL_FAMILIES:
-            arm = part[part["model"] == family]
-            if arm.empty:
+            if family not in arms.index:
                 row[family] = "–"
                 continue
-            r = arm.iloc[0]
-            sd = r["fold_sd"] if r["fold_sd"] is not None and not pd.isna(r["fold_sd"]) else r["seed_sd"]
-            sd = None if sd is None or pd.isna(sd) else sd
-            row[family] = f"{_pct(r['accuracy'], sd)} ({r['variant']})"
+            r = arms.loc[family]
+            sd = r["fold_sd"] if pd.notna(r["fold_sd"]) else r["seed_sd"]
+            spread = f" ± {pct_text(sd)}" if pd.notna(sd) else ""
+            row[family] = f"{pct_text(r['accuracy'])}{spread} ({r['variant']})"
         rows.append(row)
     return pd.DataFrame(rows)
 

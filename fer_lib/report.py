@@ -1037,7 +1037,8 @@ def markdown_table(frame, formats=None):
     return "\n".join(lines)
 
 
-def _pct(x):
+def pct_text(x):
+    """A fraction as a percentage with one decimal (``0.477`` -> ``"47.7"``); ``"–"`` for None or NaN."""
     return "–" if x is None or not np.isfinite(x) else f"{100 * x:.1f}"
 
 
@@ -1093,10 +1094,10 @@ def results_markdown(metrics):
             table = pd.DataFrame({
                 "model": part["model"] + "/" + part["variant"] + np.where(part["primary"], " *", ""),
                 "split": part["split"],
-                "accuracy %": [_pct(x) for x in part["accuracy"]],
-                "macro-F1 %": [_pct(x) for x in part["macro_f1"]],
-                "fold sd": [_pct(x) for x in part["fold_sd"]],
-                "seed sd": [_pct(x) for x in part["seed_sd"]],
+                "accuracy %": [pct_text(x) for x in part["accuracy"]],
+                "macro-F1 %": [pct_text(x) for x in part["macro_f1"]],
+                "fold sd": [pct_text(x) for x in part["fold_sd"]],
+                "seed sd": [pct_text(x) for x in part["seed_sd"]],
                 "seeds": part["n_seeds"], "folds": part["n_folds"], "samples": part["n_samples"],
             })
             out += [f"### {set_label(dataset, protocol)}", "", markdown_table(table), ""]
@@ -1115,8 +1116,8 @@ def results_markdown(metrics):
                 "comparison": fold["model_a"] + "/" + fold["variant_a"] + " - " + fold["model_b"] + "/"
                 + fold["variant_b"],
                 "test": fold["test"],
-                "mean diff (pp)": [_pct(x) for x in fold["mean_diff"]],
-                "CI (pp)": [f"{_pct(lo)} to {_pct(hi)}" if np.isfinite(lo) else "–"
+                "mean diff (pp)": [pct_text(x) for x in fold["mean_diff"]],
+                "CI (pp)": [f"{pct_text(lo)} to {pct_text(hi)}" if np.isfinite(lo) else "–"
                             for lo, hi in zip(fold["ci_low"], fold["ci_high"])],
                 "p": fold["p"], "p Holm": fold["p_holm"], "folds": fold["n"],
             })
@@ -1140,8 +1141,8 @@ def results_markdown(metrics):
                 "seed": wide["seed"].astype(int),
                 "comparison": wide["model_a"] + "/" + wide["variant_a"] + " - " + wide["model_b"] + "/"
                 + wide["variant_b"],
-                "diff (pp)": [_pct(x) for x in wide["mean_diff"]],
-                "bootstrap CI (pp)": [f"{_pct(lo)} to {_pct(hi)}" for lo, hi in zip(wide["ci_low"], wide["ci_high"])],
+                "diff (pp)": [pct_text(x) for x in wide["mean_diff"]],
+                "bootstrap CI (pp)": [f"{pct_text(lo)} to {pct_text(hi)}" for lo, hi in zip(wide["ci_low"], wide["ci_high"])],
                 "McNemar p": wide.get("mcnemar", np.nan),
                 "naive t": [naive_t.get(tuple(r[k] for k in keys), np.nan) for _, r in wide.iterrows()],
                 "naive p": wide.get("naive_sample_ttest", np.nan),
