@@ -567,7 +567,7 @@ def ckplus_folds(folds_table, sequence_ids):
 
 def run_ckplus_spatial(ck48, folds, config, *, model_name, model_kwargs=None, checkpoint=None,
                        protocols=CKPLUS_PROTOCOLS, inits=CKPLUS_INITS, seeds=(0,), fold_subset=None,
-                       progress=False, quiet=True):
+                       prepare=None, progress=False, quiet=True):
     """The spatial per-frame classifier on the CK+48 subject folds, per protocol and initialisation.
 
     Each ``(protocol, init)`` is one :func:`fer_lib.experiments.run_subject_folds`
@@ -587,6 +587,11 @@ def run_ckplus_spatial(ck48, folds, config, *, model_name, model_kwargs=None, ch
     inits : sequence of {"transfer", "scratch"}
     seeds : sequence of int
     fold_subset : sequence of int, optional
+    prepare : callable, optional
+        ``prepare(model, (X_train, y_train), config)`` called on each fold's
+        model before training, e.g. :func:`fer_lib.temporal.head_warmup` (the
+        warm-up notebook 05 gives the hybrid and its matched spatial control,
+        so that both families start fine-tuning from a trained head).
     progress : bool, default=False
     quiet : bool, default=True
         Swallow the per-run ``seed_everything`` lines printed to stdout
@@ -612,7 +617,8 @@ def run_ckplus_spatial(ck48, folds, config, *, model_name, model_kwargs=None, ch
                 res = run_subject_folds(make, ck48.clips[mask], y, np.asarray(ck48.sequence_ids)[mask],
                                         np.asarray(folds)[mask], names, config, mode="frames", seeds=seeds,
                                         dataset="ckplus48", protocol=protocol, model=SPATIAL_FAMILY,
-                                        variant=init, fold_subset=fold_subset, progress=progress)
+                                        variant=init, fold_subset=fold_subset, prepare=prepare,
+                                        progress=progress)
             preds.append(res.predictions)
             metrics.append(res.metrics)
             histories.append(res.histories.assign(dataset="ckplus48", protocol=protocol, model=SPATIAL_FAMILY,

@@ -63,6 +63,8 @@ ck_recipe = "smoke"  # CK+ recipe (frames of the training folds)
 ck_epochs = 3  # None: the CK+ recipe's own
 ck_overrides = {"lr": 0.003, "augment": "none", "dropout": 0.2, "batch_size": 16}  # CK+ recipe fields changed
 ck_seeds = [0]  # CK+ training seeds (each fold is trained once per seed)
+ck_head_epochs = 40  # warm-up of the new class head on frozen CNN features before fine-tuning (as in 05)
+ck_head_lr = 0.002  # Adam learning rate of that warm-up
 resume = False  # continue / reuse FER-2013 runs from their last.pt (long GPU runs)
 progress = False  # tqdm progress bars while training
 
@@ -91,7 +93,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from fer_lib import spatial
+from fer_lib import spatial, temporal
 from fer_lib.ckplus import find_ckplus48, load_ckplus48
 from fer_lib.errors import DataError
 from fer_lib.fer2013 import find_fer2013, load_fer2013
@@ -256,7 +258,12 @@ display(ours)
 # `mode="frames"`). Every frame of a training clip is a training image; a
 # test clip's class is the arg-max of its frames' mean probabilities.
 # *transfer* copies every weight but the class head from `spatial_fer2013.pt`;
-# *scratch* trains the same architecture from a random start. In the figure,
+# *scratch* trains the same architecture from a random start. Before
+# fine-tuning, each fold's new class head is warmed up for `ck_head_epochs`
+# passes over the frozen CNN's frame embeddings (`fer_lib.temporal.fit_head`),
+# exactly as notebook 05 does for the hybrid and its matched spatial control:
+# without it, the first steps of fine-tuning push gradients of a random head
+# through the transferred features. In the figure,
 # each dot is one test fold and the black bar the mean ± sd over folds.
 
 # %%
@@ -267,6 +274,7 @@ if ck48 is not None:
     t0 = time.perf_counter()
     ck_runs = spatial.run_ckplus_spatial(ck48, folds, ck_config, model_name=model_name, model_kwargs=model_kwargs,
                                          checkpoint=checkpoint, protocols=protocols, inits=inits, seeds=ck_seeds,
+                                         prepare=temporal.head_warmup(ck_head_epochs, lr=ck_head_lr),
                                          progress=progress)
     ck_wall = time.perf_counter() - t0
     print(f"{len(ck_runs.metrics)} fold runs in {ck_wall:.1f} s ({ck_config.epochs} epochs each, recipe "
@@ -341,7 +349,8 @@ summary["fer2013"] = {
 }
 if ck48 is not None:
     summary["ckplus48"] = {
-        "recipe": ck_recipe, "config": ck_config.to_dict(), "seeds": ck_seeds, "wall_seconds": round(ck_wall, 1),
+        "recipe": ck_recipe, "config": ck_config.to_dict(), "seeds": ck_seeds,
+        "head_epochs": ck_head_epochs, "head_lr": ck_head_lr, "wall_seconds": round(ck_wall, 1),
         "folds": {f"{p}/{i}": {"mean": float(fold_acc.loc["mean", (p, i)]), "sd": float(fold_acc.loc["sd", (p, i)]),
                                "per_fold": fold_acc.drop(index=["mean", "sd"])[(p, i)].round(4).tolist()}
                   for p, i in fold_acc.columns},
