@@ -634,7 +634,7 @@ def _filled_class_names(frame):
 
 
 def select_predictions(frames, dataset, protocol):
-    """The predictions of one CK+ test set from several notebooks, with the protocol's class columns in order.
+    """The predictions of one CK+ test set from several notebooks, with its class columns in label order.
 
     Parameters
     ----------
@@ -650,27 +650,41 @@ def select_predictions(frames, dataset, protocol):
     -------
     DataFrame
         The rows of ``dataset`` and ``protocol``, the non-probability
-        columns, then ``prob_<class>`` for the protocol's classes in label
-        order (:data:`~fer_lib.constants.CKPLUS_CLASSES` or
-        :data:`~fer_lib.constants.CKPLUS_CLASSES_6`). Empty when no table holds them.
+        columns, then ``prob_<class>`` for the test set's classes in label
+        order, as the tables record them
+        (:func:`fer_lib.predictions.class_lists`). Empty (with the columns of
+        :data:`~fer_lib.constants.CKPLUS_CLASSES` or
+        :data:`~fer_lib.constants.CKPLUS_CLASSES_6`) when no table holds them.
+
+    Raises
+    ------
+    ValueError
+        When two tables disagree on the class list, or a table lacks the
+        probabilities of one of its classes.
     """
     from .constants import CKPLUS_CLASSES_6
+    from .predictions import class_lists
 
     check_option("protocol", protocol, CKPLUS_PROTOCOLS)
-    names = CKPLUS_CLASSES if protocol == "7class" else CKPLUS_CLASSES_6
-    prob = [f"prob_{c}" for c in names]
-    parts = []
+    parts, names = [], None
     for frame in frames:
         part = frame[(frame["dataset"] == dataset) & (frame["protocol"] == protocol)]
         if part.empty:
             continue
+        own = class_lists(part)[(dataset, protocol)]
+        if names is not None and own != names:
+            raise ValueError(f"predictions of {dataset} {protocol} disagree on the class list: {list(names)} in "
+                             f"one table, {list(own)} in another")
+        names = own
+        prob = [f"prob_{c}" for c in names]
         missing = [c for c in prob if c not in part.columns or part[c].isna().any()]
         if missing:
             raise ValueError(f"predictions of {dataset} {protocol} lack the class columns {missing}")
         parts.append(part[[c for c in part.columns if not c.startswith("prob_")] + prob])
     if not parts:
+        default = CKPLUS_CLASSES if protocol == "7class" else CKPLUS_CLASSES_6
         return pd.DataFrame(columns=["dataset", "protocol", "model", "variant", "seed", "fold", "split", "sample_id",
-                                     "y_true", "y_pred", *prob])
+                                     "y_true", "y_pred", *[f"prob_{c}" for c in default]])
     return pd.concat(parts, ignore_index=True)
 
 

@@ -246,6 +246,12 @@ class TrainConfig:
 #:   lr 0.01, weight decay 5e-4, batch 128, 60 epochs of cosine decay after 2
 #:   warm-up epochs, label smoothing 0.1, ``"standard"`` augmentation, ten-crop
 #:   TTA at test time (cf. Khaireddin & Chen 2021, arXiv:2105.03588).
+#: - ``"short"``: a short-schedule recipe for CPU budgets (preset
+#:   ``real-cpu``) -- AdamW, lr 3e-3 with a one-cycle schedule, weight decay
+#:   1e-4, batch 128, 10 epochs, ``"light"`` augmentation (pad-crop and flip),
+#:   flip TTA, no label smoothing, dropout 0.3, no early stopping. Chosen on
+#:   FER-2013 PublicTest only: after 3 epochs it reached 53.6% where ``"ours"``
+#:   cut to the same length was at 36%.
 #: - ``"smoke"``: a tiny CPU recipe (3 epochs on 512 images) to check that
 #:   everything runs.
 RECIPES = MappingProxyType(
@@ -277,6 +283,19 @@ RECIPES = MappingProxyType(
             tta="tencrop",
             dropout=0.5,
         ),
+        "short": TrainConfig(
+            epochs=10,
+            batch_size=128,
+            lr=3e-3,
+            weight_decay=1e-4,
+            optimizer="adamw",
+            schedule="onecycle",
+            label_smoothing=0.0,
+            early_stopping_patience=None,
+            augment="light",
+            tta="flip",
+            dropout=0.3,
+        ),
         "smoke": TrainConfig(
             epochs=3,
             batch_size=32,
@@ -299,7 +318,7 @@ def get_recipe(name, **overrides):
 
     Parameters
     ----------
-    name : {"paper", "ours", "smoke"}
+    name : {"paper", "ours", "short", "smoke"}
         A key of :data:`RECIPES`.
     **overrides
         :class:`TrainConfig` fields to change, e.g. ``epochs=5``.

@@ -108,6 +108,8 @@ def test_primary_variant_preference_then_sorted_fallback(ck_set):
     # our FER-2013 recipe before the seed papers' recipe, whatever the CNN
     fer = pd.concat([arm([True], model="spatial", variant=v) for v in ("small-paper", "small-smoke")])
     assert report.primary_variant(fer, "spatial") == "small-smoke"
+    fer = pd.concat([arm([True], model="spatial", variant=v) for v in ("small-paper", "small-short")])
+    assert report.primary_variant(fer, "spatial") == "small-short"
     fer = pd.concat([arm([True], model="spatial", variant=v) for v in ("vgg-paper", "vgg-ours", "resnet18-ours")])
     assert report.primary_variant(fer, "spatial") == "resnet18-ours"
     assert report.primary_variant(fer, "hybrid") is None

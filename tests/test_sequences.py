@@ -317,3 +317,17 @@ def test_positive_control_and_verdict():
     verdict = control_verdict(table)
     assert verdict == {"hybrid/h": {"fear": True, "surprise": False, "pair_accuracy": True, "beats": False}}
     assert control_verdict(table[table["model"] == "hybrid"]) == {}
+
+
+def test_select_predictions_follows_the_recorded_class_list_and_refuses_two():
+    renamed = ("a", "b", "c")
+    first = predictions_frame(np.eye(3)[[0, 2]], np.array([0, 2]), ["S1_001", "S1_002"], renamed,
+                              dataset="ckplus48", protocol="7class", model="spatial", variant="s", seed=0,
+                              split="test", fold=1)
+    picked = select_predictions([first], "ckplus48", "7class")
+    assert [c for c in picked.columns if c.startswith("prob_")] == ["prob_a", "prob_b", "prob_c"]
+    other = predictions_frame(np.eye(3)[[1]], np.array([1]), ["S1_003"], ("a", "c", "b"), dataset="ckplus48",
+                              protocol="7class", model="hybrid", variant="h", seed=0, split="test", fold=1)
+    with pytest.raises(ValueError, match=r"disagree on the class list: \['a', 'b', 'c'\] in one table, "
+                                         r"\['a', 'c', 'b'\] in another"):
+        select_predictions([first, other], "ckplus48", "7class")

@@ -220,6 +220,23 @@ def test_run_ckplus_spatial_per_protocol_and_init(fer_runs):
         spatial.run_ckplus_spatial(ck, folds, config, model_name="small", inits=["imagenet"])
 
 
+def test_run_ckplus_spatial_calls_prepare_on_each_fold_model(fer_runs):
+    ck = toy_ck48()
+    folds = np.array([int(s[1:]) % 3 for s in ck.subjects])
+    config = get_recipe("smoke", epochs=1, lr=0.01, augment="none", tta="none")
+    calls = []
+
+    def prepare(model, train_xy, cfg):
+        calls.append((type(model).__name__, train_xy[0].shape[1:], len(train_xy[0]) == len(train_xy[1]), cfg))
+
+    spatial.run_ckplus_spatial(ck, folds, config, model_name="small", model_kwargs={"width": 4, "fc_dim": 16},
+                               checkpoint=fer_runs[0].runs["checkpoint"].iloc[0], protocols=["6class"],
+                               inits=["transfer"], seeds=[0], prepare=prepare)
+    assert len(calls) == 3  # one per test fold
+    # the fold's frames (toy clips are 16x16) with one label each, and the run's config
+    assert all(c[:3] == ("SmallCNN", ck.clips.shape[2:], True) and c[3].epochs == 1 for c in calls), calls
+
+
 def test_literature_table_is_labelled_as_not_measured():
     table = spatial.literature_table()
     assert set(table["kind"]) == {"seed-paper claim", "public anchor", "off-the-shelf"}

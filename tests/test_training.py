@@ -237,7 +237,7 @@ def test_evaluate_matches_sklearn():
 
 
 def test_recipes():
-    assert set(RECIPES) == {"paper", "ours", "smoke"}
+    assert set(RECIPES) == {"paper", "ours", "short", "smoke"}
     paper = get_recipe("paper")
     assert (paper.optimizer, paper.lr, paper.batch_size, paper.dropout) == ("adam", 1e-4, 32, 0.5)
     ours = get_recipe("ours", epochs=5)
@@ -255,7 +255,7 @@ def test_recipes():
         (lambda: TrainConfig(tta="fivecrop"), "tta must be one of ['none', 'flip', 'tencrop']; got 'fivecrop'"),
         (lambda: TrainConfig(epochs=0), "epochs must be an integer >= 1; got 0"),
         (lambda: TrainConfig(lr=-1.0), "lr must be a number in (0.0, inf]; got -1.0"),
-        (lambda: get_recipe("fast"), "name must be one of ['paper', 'ours', 'smoke']; got 'fast'"),
+        (lambda: get_recipe("fast"), "name must be one of ['paper', 'ours', 'short', 'smoke']; got 'fast'"),
         (lambda: get_recipe("ours", epoch=3), "got unknown ['epoch']"),
         (lambda: evaluate(np.ones((3, 2)), np.array([0, 1, 2])), "y must be in 0..1"),
         (lambda: normalization_stats(np.zeros((2, 4, 4), np.uint8), "zscore"), "normalization must be one of"),
