@@ -39,8 +39,8 @@
 # accuracies say that the pipeline works, nothing about FER. The real numbers
 # come from `make study PRESET=full` on a GPU (VGG-style CNN, our 60-epoch
 # recipe, 3 seeds); `make study PRESET=real-cpu` trains on the real data with
-# a small CNN for a few epochs on a CPU, so its numbers are real but
-# under-trained. The literature figures below are quoted, never measured here.
+# a small CNN and the 10-epoch `short` recipe on a CPU, so its numbers are real
+# but under-trained. The literature figures below are quoted, never measured here.
 # ```
 
 # %% tags=["parameters"]
