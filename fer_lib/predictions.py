@@ -47,6 +47,11 @@ from .validation import check_option
 #: Model families compared by the study.
 MODEL_FAMILIES = ("spatial", "temporal", "hybrid")
 
+#: ``variant`` of notebook 05's matched spatial control (model family
+#: ``"spatial"``): the hybrid's own CNN recipe applied per frame, frames
+#: averaged, so that it differs from the hybrid only by the recurrent part.
+SPATIAL_CONTROL_VARIANT = "hybrid-cnn-frames"
+
 #: Columns that identify one prediction.
 ID_COLUMNS = ("dataset", "protocol", "model", "variant", "seed", "fold", "split", "sample_id")
 

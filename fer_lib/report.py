@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 from . import stats
-from .predictions import MODEL_FAMILIES, class_lists, load_run_predictions, metrics_table
+from .predictions import MODEL_FAMILIES, SPATIAL_CONTROL_VARIANT, class_lists, load_run_predictions, metrics_table
 from .validation import check_option, check_positive_int
 
 __all__ = [
@@ -71,6 +71,7 @@ __all__ = [
     "select_arm",
     "primary_variant",
     "primary_arms",
+    "matched_control_arms",
     "arms_table",
     "headline_table",
     "fold_split",
@@ -330,6 +331,35 @@ def primary_variant(frame, model):
     return present[0]
 
 
+def matched_control_arms(frame, splits=REPORT_SPLITS):
+    """The hybrid's primary arm and its matched spatial control, when a test set holds both.
+
+    The control (:data:`~fer_lib.predictions.SPATIAL_CONTROL_VARIANT`, trained
+    by notebook 05) is the hybrid's own CNN recipe applied per frame with the
+    frames averaged: it differs from the hybrid only by the recurrent part,
+    so ``hybrid - control`` measures what temporal modelling adds to that CNN.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Predictions of one test set.
+    splits : sequence of str, default=REPORT_SPLITS
+
+    Returns
+    -------
+    dict of str to str or None
+        ``{"hybrid": <primary hybrid variant>, "spatial": SPATIAL_CONTROL_VARIANT}``;
+        None when either arm is absent, or when the control already is the
+        spatial primary (the family comparison then covers it).
+    """
+    part = frame[frame["split"].isin(splits)]
+    has_control = ((part["model"] == "spatial") & (part["variant"].astype(str) == SPATIAL_CONTROL_VARIANT)).any()
+    hybrid = primary_variant(part, "hybrid")
+    if not has_control or hybrid is None or primary_variant(part, "spatial") == SPATIAL_CONTROL_VARIANT:
+        return None
+    return {"hybrid": hybrid, "spatial": SPATIAL_CONTROL_VARIANT}
+
+
 def primary_arms(frame):
     """``{family: primary variant}`` for the families present, in :data:`MODEL_FAMILIES` order."""
     out = {}
@@ -587,7 +617,9 @@ def comparisons(frame, splits=REPORT_SPLITS):
     """Pairs of arms to compare on a test set.
 
     The :data:`FAMILY_COMPARISONS` between the primary arms of the families
-    present, then every non-primary variant against its family's primary.
+    present, then the hybrid against its matched spatial control
+    (:func:`matched_control_arms`), then every non-primary variant against its
+    family's primary.
 
     Returns
     -------
@@ -598,6 +630,9 @@ def comparisons(frame, splits=REPORT_SPLITS):
     primaries = primary_arms(part)
     out = [((a, primaries[a]), (b, primaries[b])) for a, b in FAMILY_COMPARISONS
            if a in primaries and b in primaries]
+    control = matched_control_arms(part, splits=splits)
+    if control is not None:
+        out.append((("hybrid", control["hybrid"]), ("spatial", control["spatial"])))
     for model in MODEL_FAMILIES:
         if model not in primaries:
             continue

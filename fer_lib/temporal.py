@@ -72,6 +72,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .models import MODEL_NAMES, FeatureClassifier, build_model
+from .predictions import SPATIAL_CONTROL_VARIANT  # variant of the matched spatial control (re-exported)
 from .spatial import CNNInit, cnn_from_init, load_cnn_init, load_cnn_weights
 from .validation import check_fraction, check_option, check_positive_int
 
@@ -137,9 +138,6 @@ HYBRID_CHECKPOINT = "hybrid_ckplus.pt"
 #: frame, frames averaged): ``"auto"`` when notebook 03's CK+ predictions are
 #: absent, ``"always"`` or ``"never"``.
 SPATIAL_CONTROLS = ("auto", "always", "never")
-
-#: ``variant`` of the matched spatial control's predictions (model family ``"spatial"``).
-SPATIAL_CONTROL_VARIANT = "hybrid-cnn-frames"
 
 #: Seed paper A's claimed CK+ accuracy of its hybrid CNN-LSTM (quoted, never
 #: measured here; its train/test split is not stated in a checkable form).

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -97,6 +99,13 @@ for (dataset, protocol), pairs in plan.items():
 # which makes the ordinary paired t-test over-confident; the corrected
 # resampled t-test inflates its variance by `1/k + n_test/n_train` to
 # account for that.
+#
+# When notebook 05 trained the **matched spatial control** (the hybrid's own
+# CNN recipe per frame, frames averaged; `spatial/hybrid-cnn-frames`), the
+# hybrid is also tested against it over folds: the two differ only by the
+# recurrent part, so this is the most direct answer to "what does temporal
+# modelling add to this CNN?". It is a separate question from the three
+# family comparisons and is corrected on its own.
 
 # %%
 fold_tests, fold_tables = [], {}
@@ -115,6 +124,12 @@ for (dataset, protocol), frame in sets.items():
         fold_tables[(dataset, protocol, metric)] = scores
         fold_tests.append(report.fold_level_tests(scores, sizes, arms, alpha=alpha, metric=metric,
                                                   dataset=dataset, protocol=protocol, split=split))
+    control = report.matched_control_arms(part)
+    if control is not None:  # hybrid vs its own CNN per frame: a separate question, its own Holm family
+        for metric in report.FOLD_METRICS:
+            scores = report.fold_scores(part, control, metric=metric)
+            fold_tests.append(report.fold_level_tests(scores, sizes, control, alpha=alpha, metric=metric,
+                                                      dataset=dataset, protocol=protocol, split=split))
     label = report.set_label(dataset, protocol)
     display(Markdown(f"**{label}**: per-fold accuracy (mean over seeds within a fold) and fold sizes"))
     display(fold_tables[(dataset, protocol, "accuracy")].join(sizes).round(3))

@@ -229,6 +229,31 @@ def test_comparisons_families_then_variants(ck_set):
     ]
 
 
+def test_matched_control_is_compared_with_the_hybrid_at_fold_and_sample_level(ck_set):
+    from fer_lib.predictions import SPATIAL_CONTROL_VARIANT
+
+    assert report.matched_control_arms(ck_set) is None  # no control in this run
+    control = folds_of("spatial", SPATIAL_CONTROL_VARIANT, [0.9, 0.8, 0.9, 0.9, 0.8])
+    with_control = report.collect_test_sets({"nb": pd.concat([ck_set.drop(columns="notebook"), control],
+                                                             ignore_index=True)})[("ckplus48", "7class")]
+    arms = report.matched_control_arms(with_control)
+    assert arms == {"hybrid": "cnn-rnn", "spatial": SPATIAL_CONTROL_VARIANT}
+    pairs = report.comparisons(with_control)
+    control_pair = (("hybrid", "cnn-rnn"), ("spatial", SPATIAL_CONTROL_VARIANT))
+    assert pairs[:4] == report.comparisons(ck_set)[:3] + [control_pair]
+    scores = report.fold_scores(with_control, arms)
+    assert scores["spatial"].tolist() == pytest.approx([0.9, 0.8, 0.9, 0.9, 0.8])
+    tests = report.fold_level_tests(scores, report.fold_sizes(with_control), arms, dataset="ckplus48",
+                                    protocol="7class")
+    assert set(tests["variant_b"]) == {SPATIAL_CONTROL_VARIANT} and len(tests) == 3  # one pair, three tests
+    assert (tests["p_holm"] == tests["p"]).all()  # a family of one comparison
+    assert tests["mean_diff"].iloc[0] == pytest.approx(np.mean(HYBRID) - 0.86)
+    # where the control is the spatial primary (no notebook 03 arm), the family comparison covers it
+    other_spatial = (with_control["model"] == "spatial") & (with_control["variant"] != SPATIAL_CONTROL_VARIANT)
+    only_control = with_control[~other_spatial]
+    assert report.matched_control_arms(only_control) is None
+
+
 def test_combine_tests_and_naive_vs_valid(ck_set):
     arms = report.primary_arms(ck_set)
     scores = report.fold_scores(ck_set, arms)
