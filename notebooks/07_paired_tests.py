@@ -279,7 +279,8 @@ for r in beside.itertuples():
     if (r.model_a, r.model_b) != ("hybrid", "spatial"):
         continue
     naive = f"t = {r.naive_t:.2f}, p = {r.naive_p:.3g}" if pd.notna(r.naive_t) else "t undefined"
-    lines.append(f"* {report.set_label(r.dataset, r.protocol)} {r.split}, seed {r.seed}: the papers' per-sample "
+    lines.append(f"* {report.set_label(r.dataset, r.protocol)} {r.split}, seed {r.seed}, {r.model_a}/{r.variant_a} − "
+                 f"{r.model_b}/{r.variant_b}: the papers' per-sample "
                  f"t-test gives {naive} (n = {r.n}); McNemar p = {r.mcnemar_p:.3g}; bootstrap "
                  f"{100 * (1 - alpha):.0f}% CI of the difference {100 * r.boot_low:+.1f} to "
                  f"{100 * r.boot_high:+.1f} points.")
