@@ -16,7 +16,9 @@ Rules fixed here once (so that every notebook and the results page agree):
   variant** of each family (:func:`primary_variant`) is the first of
   :data:`PRIMARY_VARIANTS` present in the test set, else the first present in
   sorted order; the three family comparisons (:data:`FAMILY_COMPARISONS`) use
-  the primary arms. Other variants are compared with their family's primary.
+  the primary arms. When notebook 05 trained the matched spatial control,
+  the hybrid is also compared with it (:func:`matched_control_arms`; its own
+  Holm family). Other variants are compared with their family's primary.
 * **Folds and seeds.** CK+ fold scores are averaged **over seeds within each
   fold first** (:func:`fold_scores`), so that every fold counts once and the
   arms are paired by fold. Headline accuracies are pooled over a seed's test
