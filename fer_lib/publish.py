@@ -59,6 +59,14 @@ def _records(frame):
     return [{k: _clean(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
 
 
+def _read_run_log(run_dir):
+    """``<run_dir>/run_log.json`` as a dict; FileNotFoundError naming the folder when it is missing."""
+    log_path = Path(run_dir) / "run_log.json"
+    if not log_path.is_file():
+        raise FileNotFoundError(f"run_dir must be a run folder with run_log.json; {log_path} does not exist")
+    return json.loads(log_path.read_text())
+
+
 def study_metrics(run_dir):
     """Condense a run folder into the study's metrics.
 
@@ -93,10 +101,7 @@ def study_metrics(run_dir):
     from .report import RESULTS_NOTEBOOK, claims_vs_measured, collect_test_sets, headline_table
 
     run_dir = Path(run_dir)
-    log_path = run_dir / "run_log.json"
-    if not log_path.is_file():
-        raise FileNotFoundError(f"run_dir must be a run folder with run_log.json; {log_path} does not exist")
-    log = json.loads(log_path.read_text())
+    log = _read_run_log(run_dir)
     sets = collect_test_sets(load_run_predictions(run_dir))
     scores = [metrics_table(frame, by=SCORE_KEYS[:7]) for frame in sets.values()]
     scores = pd.concat(scores, ignore_index=True) if scores else pd.DataFrame(columns=list(SCORE_KEYS))
@@ -320,13 +325,12 @@ def publish_run(run_dir, dest=None, readme=None):
     from .pipeline import notebook_ids
 
     run_dir = Path(run_dir)
-    metrics = read_metrics(run_dir)
-    log = json.loads((run_dir / "run_log.json").read_text())
-    ran = log.get("notebooks", {})
+    ran = _read_run_log(run_dir).get("notebooks", {})
     bad = [n for n in notebook_ids() if ran.get(n, {}).get("status") != "ok"]
     if bad:
         raise ValueError(f"run_dir {run_dir} is not a finished run: notebooks {bad} did not run or failed; "
                          "execute them first")
+    metrics = read_metrics(run_dir)  # after the check: it condenses the run and writes its metrics.json
     dest = Path(dest) if dest is not None else published_dir(metrics["preset"])
     if dest.exists():
         shutil.rmtree(dest)
