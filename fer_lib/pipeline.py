@@ -214,15 +214,14 @@ def _update_run_log(run_dir, record, context=None):
     return log
 
 
-def write_reproducibility_page(run_dir, book_src, preset):
+def write_reproducibility_page(run_dir, book_src):
     """Write ``reproducibility.md`` from the run log, the preset and the environment.
 
-    The preset is the one the run log recorded (``preset_config``); ``preset``
-    (a :func:`load_preset` dict, or None for the preset file of the logged
-    name) serves runs logged before that record existed.
+    The preset is the one the run log recorded (``preset_config``); runs
+    logged before that record existed get the preset file of the logged name.
     """
     log = json.loads((run_dir / "run_log.json").read_text())
-    preset = log.get("preset_config") or preset or load_preset(log["preset"])
+    preset = log.get("preset_config") or load_preset(log["preset"])
     rows = "\n".join(
         f"| {r['notebook']} | {r['status']} | {r['seconds']:.1f} | {r['started_utc']} |"
         for r in log["notebooks"].values()
@@ -291,7 +290,7 @@ data, with `make study PUBLISHED={preset['parameters']['preset']}`.
     (book_src / "reproducibility.md").write_text(text)
 
 
-def build_book(run_dir, preset, strict=True, book_dir=None, metrics=None):
+def build_book(run_dir, strict=True, book_dir=None, metrics=None):
     """Build the Jupyter Book from the executed notebooks (no re-execution).
 
     Copies ``book/`` and ``<run_dir>/notebooks/*.ipynb`` into ``book_dir``
@@ -318,7 +317,7 @@ def build_book(run_dir, preset, strict=True, book_dir=None, metrics=None):
         if not executed.exists():
             raise FileNotFoundError(f"{executed} missing: execute the notebooks before building the book")
         shutil.copy2(executed, book_src / NOTEBOOKS_DIR / executed.name)
-    write_reproducibility_page(run_dir, book_src, preset)
+    write_reproducibility_page(run_dir, book_src)
     from .publish import read_metrics
     from .report import write_results_page
 
@@ -359,8 +358,7 @@ def build_published_book(preset):
                          f"{preset!r} (publish a finished run with `make publish PRESET={preset}`)")
     source = published_dir(preset)
     target = paths.runs_root() / f"published-{preset}" / "book"
-    # the reproducibility page shows the preset as the run log recorded it, else the preset file
-    return build_book(source, None, book_dir=target)
+    return build_book(source, book_dir=target)
 
 
 def store_baseline(run_dir):
@@ -475,7 +473,7 @@ def run_study(preset="smoke", only=None, data_dir=None, run_dir=None, book=True)
     metrics = write_metrics(run)
     print(f"metrics: {run / METRICS_FILE}")
     if book:
-        build_book(run, config, metrics=metrics)
+        build_book(run, metrics=metrics)
     print(f"study ({preset}) done in {time.perf_counter() - t0:.0f} s; run folder {run}")
     return log
 
@@ -508,7 +506,7 @@ def main(argv=None):
         elif args.store_baseline:
             store_baseline(paths.resolve_run_dir(args.preset, args.run_dir))
         elif args.book_only:
-            build_book(paths.resolve_run_dir(args.preset, args.run_dir), load_preset(args.preset))
+            build_book(paths.resolve_run_dir(args.preset, args.run_dir))
         else:
             run_study(args.preset, args.only, args.data_dir, args.run_dir, book=not args.no_book)
     except (ValueError, FileNotFoundError, RuntimeError) as exc:
