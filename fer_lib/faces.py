@@ -375,7 +375,7 @@ def align_ckplus_sequences(
     size : {48, 64, 112, 224}, default 48
         Side of the crops.
     cache_dir : str, Path or None, default None
-        Cache root (e.g. :func:`alignment_cache_dir` of the run folder); one
+        Cache root (e.g. :func:`alignment_cache_dir`, outside the project); one
         entry per sequence, keyed by the bytes of its frame (and landmark)
         files and every parameter here. ``None``: no cache.
     progress : bool, default False

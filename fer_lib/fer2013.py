@@ -184,10 +184,9 @@ def load_fer2013(path, fmt="auto", cache=True):
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such file or folder")
+    if path.is_dir() and not path.name.endswith(".packed") and not (path / "train").is_dir():
+        path = find_fer2013(path)  # a data folder: its CSV, packed folder or release folder
     packed = path.is_dir() and path.name.endswith(".packed")
-    if path.is_dir() and not packed and not (path / "train").is_dir():
-        path = find_fer2013(path)
-        packed = path.name == FER2013_PACKED_NAME
     if fmt == "auto" and packed:
         from .packing import read_fer2013_packed  # packing imports this module
 

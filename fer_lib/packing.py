@@ -75,9 +75,6 @@ PACKED_SPLITS = (*FER2013_SPLITS, "Test")
 #: Arrays stored in every part, with their dtype (little-endian where it matters).
 PART_ARRAYS = {"images": "|u1", "labels": "<i8", "split_codes": "|i1", "row_ids": "<i8"}
 
-#: Data sets that :func:`main` can pack.
-PACKABLE_DATASETS = ("fer2013",)
-
 _MIB = 2**20
 _PART_NAME = re.compile(r"^part-\d{3,}\.npz$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")

@@ -31,7 +31,6 @@ Rules fixed here once (so that every notebook and the results page agree):
 """
 
 import fnmatch
-import json
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from . import stats
-from .predictions import MODEL_FAMILIES, SPATIAL_CONTROL_VARIANT, class_lists, load_run_predictions, metrics_table
+from .predictions import MODEL_FAMILIES, SPATIAL_CONTROL_VARIANT, class_lists, metrics_table
 from .validation import check_option, check_positive_int
 
 __all__ = [

@@ -317,8 +317,8 @@ def align_sequences(sequences, method="auto", size=48, detect_every=1, device=No
     device : str, optional
         MTCNN device.
     cache_dir : str or path-like, optional
-        Alignment cache (e.g. :func:`fer_lib.faces.alignment_cache_dir` of the
-        run folder); ``None``: no cache.
+        Alignment cache (e.g. :func:`fer_lib.faces.alignment_cache_dir`,
+        outside the project); ``None``: no cache.
     progress : bool, default=False
 
     Returns

@@ -33,10 +33,6 @@ class NotebookContext:
     out_dir : Path
         This notebook's artefacts: ``<run_dir>/artifacts/<notebook>``.
     seed : int
-    commit : str or None
-        Commit of the code that runs the notebook (``+dirty`` with
-        uncommitted changes; None outside git), printed so that the executed
-        notebook records it.
     """
 
     notebook: str
@@ -46,7 +42,6 @@ class NotebookContext:
     run_dir: Path
     out_dir: Path
     seed: int
-    commit: str = None
 
     def artifact(self, notebook, name):
         """Path of an artefact of an earlier notebook; raises if it is missing.
@@ -92,7 +87,7 @@ def setup_notebook(notebook, preset="smoke", data_dir="synthetic", run_dir=None,
     seed = seed_everything(seed)
     commit = git_commit(paths.project_root())
     print(f"run folder: {run}\ncode: commit {commit}")
-    return NotebookContext(notebook, preset, resolved, synthetic, run, out, seed, commit)
+    return NotebookContext(notebook, preset, resolved, synthetic, run, out, seed)
 
 
 def _to_jsonable(obj):
