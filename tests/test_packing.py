@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 import pytest
-from test_fer2013 import write_csv  # the FER CSV writer of the loader tests
+from test_fer2013 import _write_png, write_csv  # the FER CSV and PNG writers of the loader tests
 
 from fer_lib.errors import DataError
 from fer_lib.fer2013 import find_fer2013, load_fer2013
@@ -96,14 +96,11 @@ def test_repacking_a_packed_folder_and_loaded_data(data_dir, packed, tmp_path):
 
 
 def test_image_folder_release_keeps_its_test_split_and_notes(tmp_path):
-    from PIL import Image
-
     from fer_lib.constants import FER2013_CLASSES
 
     for split in ("train", "test"):
         for k, name in enumerate(FER2013_CLASSES):
-            (tmp_path / "rel" / split / name).mkdir(parents=True)
-            Image.fromarray(np.full((48, 48), k * 10, dtype=np.uint8)).save(tmp_path / "rel" / split / name / "a.png")
+            _write_png(tmp_path / "rel" / split / name / "a.png", value=k * 10)
     folders = load_fer2013(tmp_path / "rel")
     back = load_fer2013(pack_fer2013(tmp_path / "rel", tmp_path / "out"))
     assert_same(back, folders)

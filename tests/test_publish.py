@@ -9,29 +9,20 @@ import pytest
 
 from fer_lib import paths, pipeline, publish, report
 from fer_lib.constants import CKPLUS_CLASSES, FER2013_CLASSES
-from fer_lib.predictions import predictions_frame, save_predictions
-
-
-def _arm(correct, classes, **ids):
-    correct = np.asarray(correct, dtype=bool)
-    n, k = len(correct), len(classes)
-    y = np.arange(n) % k
-    probs = np.full((n, k), 0.1 / (k - 1))
-    probs[np.arange(n), np.where(correct, y, (y + 1) % k)] = 0.9
-    sample_ids = [f"{ids.get('fold', -1)}_{i}" for i in range(n)]
-    return predictions_frame(probs, y, sample_ids, classes, **ids)
+from fer_lib.predictions import save_predictions
+from test_report import arm
 
 
 @pytest.fixture
 def finished_run(tmp_path):
     """A run folder in which every notebook ran: FER-2013 (2 seeds) and CK+ (2 folds) predictions, 07's tests."""
     run = tmp_path / "runs" / "trial"
-    fer = [_arm(np.arange(10) < n_right, FER2013_CLASSES, dataset="fer2013", protocol="canonical", model="spatial",
-                variant="small-ours", seed=seed, split=split)
+    fer = [arm(np.arange(10) < n_right, classes=FER2013_CLASSES, dataset="fer2013", protocol="canonical",
+               model="spatial", variant="small-ours", seed=seed, split=split, fold=-1)
            for seed, splits in ((0, {"PublicTest": 6, "PrivateTest": 7}), (1, {"PublicTest": 5, "PrivateTest": 8}))
            for split, n_right in splits.items()]
-    ck = [_arm(np.arange(5) < n_right, CKPLUS_CLASSES, dataset="ckplus48", protocol="7class", model=model,
-               variant=variant, seed=0, split="test", fold=fold)
+    ck = [arm(np.arange(5) < n_right, classes=CKPLUS_CLASSES, dataset="ckplus48", protocol="7class", model=model,
+              variant=variant, seed=0, split="test", fold=fold)
           for model, variant, rights in (("spatial", "transfer", (3, 4)), ("hybrid", "cnn-rnn", (4, 5)))
           for fold, n_right in enumerate(rights)]
     save_predictions(fer + ck[:2], run / "artifacts" / "03_spatial_baseline")
