@@ -48,6 +48,7 @@ __all__ = [
     "CNNInit",
     "CROSS_PROTOCOL",
     "CROSS_SPLIT",
+    "PRIOR_CORRECTED_SUFFIX",
     "FER2013_LITERATURE",
     "FER2013_UPSTREAM",
     "FERRuns",
@@ -55,6 +56,7 @@ __all__ = [
     "ckplus_folds",
     "ckplus_model_factory",
     "cnn_from_init",
+    "class_prior",
     "cross_dataset_predictions",
     "fer2013_split_arrays",
     "fer_variant",
@@ -84,6 +86,10 @@ CKPLUS_INITS = ("transfer", "scratch")
 #: Protocol and split of the cross-data-set evaluation (FER-2013 model on CK+48, no CK+ training).
 CROSS_PROTOCOL = "cross:fer2013"
 CROSS_SPLIT = "all"
+
+#: Appended to the FER-2013 variant for the cross-data-set predictions with the
+#: FER-2013 training prior removed (:func:`cross_dataset_predictions`, ``source_prior``).
+PRIOR_CORRECTED_SUFFIX = "-prior-corrected"
 
 #: File name of the shipped FER-2013 checkpoint in notebook 03's artefact folder
 #: (read by the hybrid, notebook 05, and the video command, notebook 08).
@@ -645,8 +651,31 @@ def fold_accuracy_table(metrics, value="accuracy"):
 # --------------------------------------------------------------------------- cross-data-set
 
 
+def class_prior(labels, n_classes):
+    """Relative frequency of each class among integer labels.
+
+    Parameters
+    ----------
+    labels : array-like of int of shape (n,)
+        Class indices in ``[0, n_classes)``.
+    n_classes : int
+
+    Returns
+    -------
+    ndarray of shape (n_classes,)
+        Frequencies summing to 1 (0 for a class without samples).
+    """
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or labels.size == 0:
+        raise ValueError(f"labels must be a non-empty 1-d array of class indices; got shape {labels.shape}")
+    if not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0 or labels.max() >= n_classes:
+        raise ValueError(f"labels must be integers in [0, {n_classes}); got values in "
+                         f"[{labels.min()}, {labels.max()}] of dtype {labels.dtype}")
+    return np.bincount(labels, minlength=n_classes) / labels.size
+
+
 def restrict_to_shared_classes(probs, source_classes=FER2013_CLASSES, target_classes=None,
-                               mapping=CKPLUS_TO_FER2013):
+                               mapping=CKPLUS_TO_FER2013, source_prior=None):
     """Probabilities over the target classes that a source model also knows, renormalised.
 
     Parameters
@@ -659,12 +688,22 @@ def restrict_to_shared_classes(probs, source_classes=FER2013_CLASSES, target_cla
         (CK+'s 6 basic emotions). Each must be a key of ``mapping``.
     mapping : mapping of str to str
         Target class -> source class.
+    source_prior : array-like of shape (len(source_classes),), optional
+        Class frequencies of the source model's training data. When given,
+        the probabilities are divided by them before renormalising: the
+        label-shift correction ``p_t(y|x) ∝ p_s(y|x) / π_s(y)`` for a target
+        data set whose classes are taken as equally likely (Saerens et al.,
+        2002). It needs no target label and has no parameter to tune; it
+        undoes a source model's bias against its rare classes (FER-2013's
+        *disgust* is 1.5% of Training, CK+48's 19%). Every shared class must
+        have a positive frequency.
 
     Returns
     -------
     ndarray of shape (..., len(target_classes))
         ``p(target | one of the shared classes)``: the source columns of the
-        shared classes, divided by their sum (uniform where that sum is 0).
+        shared classes (divided by ``source_prior`` if given), divided by
+        their sum (uniform where that sum is 0).
     """
     targets = tuple(mapping) if target_classes is None else tuple(target_classes)
     unknown = [t for t in targets if t not in mapping]
@@ -677,14 +716,24 @@ def restrict_to_shared_classes(probs, source_classes=FER2013_CLASSES, target_cla
     probs = np.asarray(probs, dtype=np.float64)
     if probs.shape[-1] != len(src):
         raise ValueError(f"probs must have {len(src)} columns (one per source class); got shape {probs.shape}")
-    shared = probs[..., [src.index(mapping[t]) for t in targets]]
+    columns = [src.index(mapping[t]) for t in targets]
+    shared = probs[..., columns]
+    if source_prior is not None:
+        prior = np.asarray(source_prior, dtype=np.float64)
+        if prior.shape != (len(src),):
+            raise ValueError(f"source_prior must have shape ({len(src)},) (one frequency per source class); "
+                             f"got shape {prior.shape}")
+        if not np.all(np.isfinite(prior[columns])) or np.any(prior[columns] <= 0):
+            raise ValueError("source_prior must be positive and finite on the shared classes "
+                             f"{[mapping[t] for t in targets]}; got {prior[columns].tolist()}")
+        shared = shared / prior[columns]
     total = shared.sum(axis=-1, keepdims=True)
     uniform = np.full_like(shared, 1.0 / len(targets))
     return np.where(total > 0, shared / np.where(total > 0, total, 1.0), uniform)
 
 
 def cross_dataset_predictions(model, ck48, *, config=None, seed, variant, mapping=CKPLUS_TO_FER2013,
-                              source_classes=None):
+                              source_classes=None, source_prior=None):
     """The FER-2013 model on CK+48 clips without CK+ training, on the shared classes.
 
     Every frame is classified by the FER-2013 model; its probabilities are
@@ -707,6 +756,11 @@ def cross_dataset_predictions(model, ck48, *, config=None, seed, variant, mappin
     mapping : mapping of str to str, default=CKPLUS_TO_FER2013
     source_classes : sequence of str, optional
         The model's classes; default ``model.fer_preprocessing["class_names"]``.
+    source_prior : array-like of shape (len(source_classes),), optional
+        Class frequencies of the model's training data (:func:`class_prior`):
+        each frame's probabilities are divided by them before they are
+        restricted (see :func:`restrict_to_shared_classes`), and
+        :data:`PRIOR_CORRECTED_SUFFIX` is appended to ``variant``.
 
     Returns
     -------
@@ -725,8 +779,10 @@ def cross_dataset_predictions(model, ck48, *, config=None, seed, variant, mappin
     y = np.array([targets.index(ck48.class_names[k]) for k in np.asarray(ck48.labels)[keep]], dtype=np.int64)
     n, t = clips.shape[:2]
     frame_probs = predict(model, clips.reshape(n * t, *clips.shape[2:]), config)
-    shared = restrict_to_shared_classes(frame_probs, source_classes, targets, mapping)
+    shared = restrict_to_shared_classes(frame_probs, source_classes, targets, mapping, source_prior=source_prior)
     probs = shared.reshape(n, t, -1).mean(axis=1)
+    if source_prior is not None:
+        variant = f"{variant}{PRIOR_CORRECTED_SUFFIX}"
     return predictions_frame(probs, y, np.asarray(ck48.sequence_ids)[keep], targets, dataset="ckplus48",
                              protocol=CROSS_PROTOCOL, model=SPATIAL_FAMILY, variant=variant, seed=seed,
                              split=CROSS_SPLIT, fold=-1)

@@ -177,6 +177,39 @@ def test_restrict_to_shared_classes_maps_and_renormalises():
         spatial.restrict_to_shared_classes(np.ones((2, 6)))
 
 
+def test_class_prior_counts_and_validates():
+    np.testing.assert_allclose(spatial.class_prior([0, 0, 2, 1], 4), [0.5, 0.25, 0.25, 0.0])
+    with pytest.raises(ValueError, match=r"labels must be integers in \[0, 3\); got values in \[0, 3\]"):
+        spatial.class_prior([0, 3], 3)
+    with pytest.raises(ValueError, match="labels must be a non-empty 1-d array"):
+        spatial.class_prior([], 3)
+
+
+def test_restrict_to_shared_classes_removes_the_source_prior():
+    targets = tuple(CKPLUS_TO_FER2013)
+    probs = np.zeros((1, 7))
+    probs[0, FER2013_CLASSES.index("angry")] = 0.6
+    probs[0, FER2013_CLASSES.index("disgust")] = 0.2
+    probs[0, FER2013_CLASSES.index("neutral")] = 0.2
+    prior = np.full(7, 0.16)
+    prior[FER2013_CLASSES.index("disgust")] = 0.04  # a rare source class: 4x less likely a priori
+    out = spatial.restrict_to_shared_classes(probs, source_prior=prior)
+    # 0.6 / 0.16 = 3.75 against 0.2 / 0.04 = 5: disgust wins once its rarity is undone
+    assert out[0, targets.index("disgust")] == pytest.approx(5 / 8.75)
+    assert out[0, targets.index("anger")] == pytest.approx(3.75 / 8.75)
+    same = spatial.restrict_to_shared_classes(probs, source_prior=np.full(7, 1 / 7))
+    np.testing.assert_allclose(same, spatial.restrict_to_shared_classes(probs))
+    with pytest.raises(ValueError, match=r"source_prior must have shape \(7,\)"):
+        spatial.restrict_to_shared_classes(probs, source_prior=np.ones(6))
+    zero = prior.copy()
+    zero[FER2013_CLASSES.index("fear")] = 0.0
+    with pytest.raises(ValueError, match="source_prior must be positive and finite on the shared classes"):
+        spatial.restrict_to_shared_classes(probs, source_prior=zero)
+    neutral_only = prior.copy()
+    neutral_only[FER2013_CLASSES.index("neutral")] = 0.0  # neutral is not shared: its frequency is not used
+    spatial.restrict_to_shared_classes(probs, source_prior=neutral_only)
+
+
 def test_cross_dataset_predictions_leave_out_contempt(fer_runs):
     model, _ = load_checkpoint(fer_runs[0].runs["checkpoint"].iloc[0], device="cpu")
     ck = toy_ck48()
@@ -190,6 +223,13 @@ def test_cross_dataset_predictions_leave_out_contempt(fer_runs):
     truth = [CKPLUS_CLASSES_6[k] for k in frame["y_true"]]
     expected = [CKPLUS_CLASSES[ck.labels[list(ck.sequence_ids).index(s)]] for s in frame["sample_id"]]
     assert truth == expected
+    prior = np.linspace(1.0, 7.0, 7) / 28.0
+    corrected = spatial.cross_dataset_predictions(model, ck, seed=0, variant="small-smoke", source_prior=prior)
+    assert set(corrected["variant"]) == {"small-smoke" + spatial.PRIOR_CORRECTED_SUFFIX}
+    assert corrected["sample_id"].tolist() == frame["sample_id"].tolist()
+    fixed = corrected[[f"prob_{c}" for c in CKPLUS_CLASSES_6]].to_numpy()
+    np.testing.assert_allclose(fixed.sum(axis=1), 1.0, rtol=1e-6)
+    assert not np.allclose(fixed, probs)
 
 
 def test_ckplus_folds_join_on_sequence_ids():
