@@ -221,6 +221,15 @@ def headline_rows(metrics):
     return pd.DataFrame(rows)
 
 
+def _other_commits(metrics):
+    """``{commit: [notebook numbers]}`` of the notebooks executed at another commit than the run's."""
+    others = {}
+    for notebook, commit in metrics.get("notebook_commits", {}).items():
+        if commit != metrics["commit"]:
+            others.setdefault(commit, []).append(notebook[:2])
+    return others
+
+
 def readme_block(metrics, location):
     """The README's generated results block (between :data:`README_MARKERS`).
 
@@ -252,8 +261,8 @@ def readme_block(metrics, location):
         f"Published run: preset `{metrics['preset']}` ({kind}), commit `{metrics['commit']}`, finished "
         f"{metrics['finished_utc']} on {hardware}; notebooks' wall time {walls['total'] / 60:.0f} min "
         f"({', '.join(f'{k[:2]} {v / 60:.1f}' for k, v in walls['notebooks'].items())} min).{fer_text}"
-        + "".join(f" Notebook {k[:2]} was re-run from commit `{c}`."
-                  for k, c in metrics.get("notebook_commits", {}).items() if c != metrics["commit"]),
+        + "".join(f" Notebook{'s' if len(ids) > 1 else ''} {', '.join(ids)} {'were' if len(ids) > 1 else 'was'} "
+                  f"executed at commit `{c}`." for c, ids in _other_commits(metrics).items()),
         "",
         "Accuracy (%) of the primary model of each family on each test set (FER-2013: PrivateTest, selected on "
         "PublicTest; CK+: 10 subject-independent folds pooled, ± sd over folds); generated from "

@@ -98,7 +98,7 @@ def test_publish_run_copies_results_only_and_regenerates_the_readme_block(finish
     assert "| CK+48, 7class | test | 70.0 ± 14.1 (transfer) | – | 90.0 ± 14.1 (cnn-rnn) |" in text
     assert "commit `0123abc`" in text and "2 CPU cores, 24.0 GiB memory, GPU: none" in text
     assert "FER-2013 training of spatial/small-ours: 1.0 min over 2 epochs" in text
-    assert "Notebook 08 was re-run from commit `4567def`." in text
+    assert "Notebook 08 was executed at commit `4567def`." in text
     nb08 = nbformat.read(dest / "notebooks" / "08_video_inference.ipynb", as_version=4)
     assert nb08.metadata["fer_study"]["commit"] == "4567def"
     assert text.index("| FER-2013 |") < text.index("| CK+48, 7class |")
@@ -181,3 +181,10 @@ def test_unknown_published_run_message():
     with pytest.raises(ValueError, match=r"published must name a published run in book/published, one of .*; got "
                                          r"'no-such-run' \(publish a finished run with `make publish"):
         pipeline.build_published_book("no-such-run")
+
+
+def test_readme_names_the_notebooks_executed_at_other_commits_grouped_by_commit():
+    metrics = {"commit": "c3", "notebook_commits": {"01_data_audit": "c1", "02_alignment": "c1",
+                                                    "03_spatial_baseline": "c2", "05_hybrid": "c3"}}
+    assert publish._other_commits(metrics) == {"c1": ["01", "02"], "c2": ["03"]}
+    assert publish._other_commits({"commit": "c3"}) == {}
