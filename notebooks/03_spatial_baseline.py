@@ -310,9 +310,12 @@ if ck48 is not None:
 # %%
 if ck48 is not None:
     fer_prior = spatial.class_prior(splits["Training"][1], len(fer.class_names))
+    # kind of row -> (its key in summary.json, the prior it removes)
+    cross_kinds = {"as trained": ("cross_fer2013_to_ckplus48", None),
+                   "FER-2013 prior removed": ("cross_fer2013_to_ckplus48_prior_corrected", fer_prior)}
     cross_runs = {kind: spatial.cross_dataset_predictions(fer_model, ck48, config=config, seed=best_seed,
                                                           variant=main_variant, source_prior=prior)
-                  for kind, prior in (("as trained", None), ("FER-2013 prior removed", fer_prior))}
+                  for kind, (_, prior) in cross_kinds.items()}
     cross = pd.concat(cross_runs.values(), ignore_index=True)
     cross_names = class_names_of(cross)
     cross_evals = {kind: evaluate(frame[[f"prob_{c}" for c in cross_names]].to_numpy(), frame["y_true"].to_numpy(),
@@ -369,16 +372,16 @@ if ck48 is not None:
                                "per_fold": fold_acc.drop(index=["mean", "sd"])[(p, i)].round(4).tolist()}
                   for p, i in fold_acc.columns},
     }
-    for key, (kind, e) in zip(("cross_fer2013_to_ckplus48", "cross_fer2013_to_ckplus48_prior_corrected"),
-                              cross_evals.items()):
+    for kind, (key, prior) in cross_kinds.items():
+        e = cross_evals[kind]
         summary[key] = {
             "variant": cross_runs[kind]["variant"].iloc[0], "seed": best_seed, "kind": kind,
             "accuracy": e["accuracy"], "macro_f1": e["macro_f1"], "n_clips": e["n"], "classes": list(cross_names),
             "anchors_percent": dict(spatial.CKPLUS_ANCHORS),
             "beats_face_api_js": bool(100 * e["accuracy"] > spatial.CKPLUS_ANCHORS["face-api.js expression net"]),
         }
-    summary["cross_fer2013_to_ckplus48_prior_corrected"]["fer2013_training_prior"] = dict(
-        zip(fer.class_names, fer_prior.round(4).tolist()))
+        if prior is not None:
+            summary[key]["fer2013_training_prior"] = dict(zip(fer.class_names, prior.round(4).tolist()))
 summary["wall_seconds"] = round(time.perf_counter() - t_notebook, 1)
 save_json(ctx.out_dir / "summary.json", summary)
 print(f"saved {len(predictions):,} predictions, {len(metrics)} metric rows to {ctx.out_dir}")
@@ -397,7 +400,7 @@ if ck48 is not None:
     lines.append("* **CK+48**, 10 subject-independent folds, mean ± sd over folds: " + "; ".join(
         f"{p} {i} {100 * fold_acc.loc['mean', (p, i)]:.1f} ± {100 * fold_acc.loc['sd', (p, i)]:.1f}%"
         for p, i in fold_acc.columns) + ".")
-    raw, fixed = cross_evals.values()
+    raw, fixed = cross_evals["as trained"], cross_evals["FER-2013 prior removed"]
     lines.append(f"* **FER-2013 model on CK+48 without CK+ training** (6 shared classes, {raw['n']} clips): "
                  f"{100 * raw['accuracy']:.1f}% as trained, {100 * fixed['accuracy']:.1f}% with FER-2013's class "
                  "prior removed (off-the-shelf anchors: 68.8% mini-Xception, 88.6% face-api.js).")
