@@ -30,7 +30,7 @@ def package_versions(packages=REPORTED_PACKAGES):
 
 
 def hardware():
-    """CPU, core count, memory and GPU of this machine, as a dict of strings."""
+    """CPU (model, SIMD capability, native bf16), core count, memory and GPU of this machine, as a dict of strings."""
     import os
 
     info = {
@@ -45,13 +45,30 @@ def hardware():
         info["memory_gib"] = f"{kib / 2**20:.1f}"
     except (OSError, ValueError, IndexError):
         info["memory_gib"] = "unknown"
+    info["cpu_model"] = _cpu_model()
     try:
         import torch
 
         info["gpu"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
+        info["cpu_capability"] = torch.backends.cpu.get_cpu_capability()
+        from .training import cpu_bf16_supported
+
+        info["cpu_bf16"] = "native" if cpu_bf16_supported() else "not native (fp32 training)"
     except ImportError:
         info["gpu"] = "unknown"
     return info
+
+
+def _cpu_model():
+    """The CPU's model name from ``/proc/cpuinfo`` (Linux), else ``platform.processor()``."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
 
 
 def git_commit(path):

@@ -85,6 +85,8 @@ def study_metrics(run_dir):
         ``training_seconds`` (sum of the epochs' own times per data set,
         protocol and arm, from the notebooks' ``histories.csv``: counts the
         epochs of a resumed training that an earlier call ran),
+        ``fer2013_training_runtime`` (device, precision, memory format and
+        threads of notebook 03's FER-2013 training; None when unknown),
         ``headline`` (rows of :func:`fer_lib.report.headline_table`),
         ``scores`` (accuracy, macro-F1 and n per ``dataset, protocol, model,
         variant, seed, fold, split``: FER-2013 PublicTest and PrivateTest per
@@ -126,6 +128,10 @@ def study_metrics(run_dir):
             training += [{"notebook": path.parent.name, "dataset": d, "protocol": p, "model": m, "variant": v,
                           "seconds": round(float(r["sum"]), 1), "epochs": int(r["count"])}
                          for (d, p, m, v), r in sums.iterrows()]
+    fer_summary = run_dir / "artifacts" / "03_spatial_baseline" / "summary.json"
+    fer_runtime = None
+    if fer_summary.is_file():
+        fer_runtime = (json.loads(fer_summary.read_text()).get("fer2013") or {}).get("runtime")
     return {
         "schema": METRICS_SCHEMA,
         "preset": log.get("preset", run_dir.name),
@@ -137,6 +143,7 @@ def study_metrics(run_dir):
         "packages": {k: v for k, v in log.get("packages", {}).items() if k in ("torch", "torchvision", "python")},
         "wall_seconds": {"notebooks": walls, "total": round(sum(walls.values()), 1)},
         "training_seconds": training,
+        "fer2013_training_runtime": fer_runtime,
         "notebook_commits": commits,
         "headline": _records(headline_table(sets)),
         "scores": _records(scores[list(SCORE_KEYS)]),
@@ -246,6 +253,7 @@ def readme_block(metrics, location):
         Markdown, markers included.
     """
     from .report import markdown_table
+    from .training import runtime_text
 
     walls = metrics["wall_seconds"]
     hw = metrics.get("hardware", {})
@@ -253,9 +261,13 @@ def readme_block(metrics, location):
                 f"GPU: {hw.get('gpu', 'unknown')}")
     kind = "synthetic data" if metrics["synthetic"] else "real data"
     fer = [r for r in metrics.get("training_seconds", []) if r["dataset"] == "fer2013"]
+    runtime = metrics.get("fer2013_training_runtime")
+    how = f" on {runtime_text(runtime)}" if runtime else ""
     fer_text = "".join(f" FER-2013 training of {r['model']}/{r['variant']}: {r['seconds'] / 60:.1f} min over "
-                       f"{r['epochs']} epochs (the epochs' own times, also when a resumed run reused them)."
+                       f"{r['epochs']} epochs{how} (the epochs' own times, also when a resumed run reused them)."
                        for r in fer)
+    if hw.get("cpu_model"):
+        hardware = f"{hw['cpu_model']} ({hw.get('cpu_capability', '?')}), " + hardware
     lines = [
         README_MARKERS[0],
         f"Published run: preset `{metrics['preset']}` ({kind}), commit `{metrics['commit']}`, finished "

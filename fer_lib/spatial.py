@@ -42,6 +42,7 @@ from .reproducibility import seed_everything
 from .validation import check_option, check_positive_int, check_subset
 
 __all__ = [
+    "without_training_duplicates",
     "CHECKPOINT_NAME",
     "CKPLUS_ANCHORS",
     "CKPLUS_INITS",
@@ -310,6 +311,39 @@ def train_fer2013_seeds(fer, model_name, config, seeds, out_dir, *, recipe_name,
         })
     return FERRuns(pd.concat(frames, ignore_index=True), pd.concat(histories, ignore_index=True),
                    pd.DataFrame(runs))
+
+
+def without_training_duplicates(predictions, pairs, train_split="Training"):
+    """Drop test predictions whose image has an exact or near duplicate in the training split.
+
+    Parameters
+    ----------
+    predictions : DataFrame
+        FER-2013 predictions (format of :mod:`fer_lib.predictions`; ``sample_id``
+        is the image's row in the loaded data, as :func:`fer2013_split_arrays` gives).
+    pairs : DataFrame
+        Duplicate pairs of :func:`fer_lib.audit.find_duplicates` (notebook 01's
+        ``fer2013_duplicates.csv``): columns ``i, j, group_i, group_j``.
+    train_split : str, default="Training"
+
+    Returns
+    -------
+    DataFrame
+        The rows of ``predictions`` whose image has no duplicate in ``train_split``.
+
+    Raises
+    ------
+    ValueError
+        If ``pairs`` lacks one of the columns ``i, j, group_i, group_j``.
+    """
+    missing = [c for c in ("i", "j", "group_i", "group_j") if c not in pairs.columns]
+    if missing:
+        raise ValueError(f"pairs must have the columns i, j, group_i, group_j of audit.find_duplicates; "
+                         f"missing {missing}")
+    in_i, in_j = pairs["group_i"] == train_split, pairs["group_j"] == train_split
+    leaked = set(pairs.loc[in_j & ~in_i, "i"].astype(str)) | set(pairs.loc[in_i & ~in_j, "j"].astype(str))
+    keep = ~predictions["sample_id"].astype(str).isin(leaked) | (predictions["split"] == train_split)
+    return predictions[keep]
 
 
 def group_metrics(predictions, by=("dataset", "protocol", "model", "variant", "seed", "fold", "split")):

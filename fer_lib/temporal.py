@@ -491,7 +491,7 @@ class HybridCNNRNN(FeatureClassifier):
     Parameters
     ----------
     n_classes : int, default=7
-    cnn : {"small", "vgg", "resnet18"}, default="small"
+    cnn : {"small", "vgg", "resnet18", "fastvgg"}, default="small"
         The per-frame CNN (:func:`fer_lib.models.build_model`); its
         ``features`` give ``f_s,t``, its class head is removed.
     cnn_kwargs : dict, optional

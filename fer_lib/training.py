@@ -27,8 +27,13 @@ Design
   all RNG states, history and best-so-far. ``train_model(..., resume=True)``
   continues from it; ``max_minutes`` / ``max_epochs_this_run`` split a long
   GPU run into short calls.
-- **Mixed precision and channels-last on CUDA only** (bf16 autocast by
-  default); on CPU everything runs in float32.
+- **Mixed precision and channels-last on every device that has them.** CUDA:
+  bf16 autocast by default. CPU: bf16 autocast where the CPU has native bf16
+  (AVX512_BF16 / AMX, :func:`cpu_bf16_supported`), float32 elsewhere;
+  channels-last on both; threads set once to the free cores
+  (:func:`cpu_threads`, ``FER_NUM_THREADS``). The loss is always computed in
+  float32. Which precision ran is printed and stored in the checkpoint
+  (``metadata["runtime"]``).
 """
 
 import copy
@@ -149,11 +154,12 @@ class TrainConfig:
         ``"standardize"``: ``(x / 255 - mean) / std`` with the pixel mean/std of
         the (possibly subsampled) training set; ``"scale"``: ``x / 255``.
     amp : bool, default=True
-        Autocast to ``amp_dtype`` on CUDA (ignored on CPU).
+        Autocast to ``amp_dtype`` on CUDA; on a CPU, bf16 autocast where the
+        CPU supports bf16 natively (:func:`cpu_bf16_supported`), else float32.
     amp_dtype : {"bfloat16", "float16"}, default="bfloat16"
         ``float16`` also enables a gradient scaler.
     channels_last : bool, default=True
-        Channels-last memory format for the model and image batches (CUDA only).
+        Channels-last memory format for the model and image batches (CUDA and CPU).
     tta : {"none", "flip", "tencrop"}, default="none"
         Test-time augmentation used by :func:`predict` when given this config.
     eval_batch_size : int, default=512
@@ -252,6 +258,14 @@ class TrainConfig:
 #:   flip TTA, no label smoothing, dropout 0.3, no early stopping. Chosen on
 #:   FER-2013 PublicTest only: after 3 epochs it reached 53.6% where ``"ours"``
 #:   cut to the same length was at 36%.
+#: - ``"cpu"``: the compute-efficient recipe for a 2-core CPU budget (preset
+#:   ``real-cpu``, model ``"fastvgg"``) -- SGD with Nesterov momentum 0.9, lr
+#:   0.05 after one warm-up epoch then cosine decay to 0, weight decay 5e-4,
+#:   batch 128, label smoothing 0.1, ``"light"`` augmentation (pad-crop and
+#:   flip), flip TTA, dropout 0.3, no early stopping; the epoch count is the
+#:   budget (18 by default). Its parts were chosen on PublicTest only, by
+#:   :mod:`fer_lib.recipe_search` (cf. airbench, Jordan 2024, and Khaireddin
+#:   & Chen 2021).
 #: - ``"smoke"``: a tiny CPU recipe (3 epochs on 512 images) to check that
 #:   everything runs.
 RECIPES = MappingProxyType(
@@ -296,6 +310,22 @@ RECIPES = MappingProxyType(
             tta="flip",
             dropout=0.3,
         ),
+        "cpu": TrainConfig(
+            epochs=18,
+            batch_size=128,
+            lr=0.05,
+            weight_decay=5e-4,
+            optimizer="sgd",
+            momentum=0.9,
+            nesterov=True,
+            schedule="cosine",
+            warmup_epochs=1.0,
+            label_smoothing=0.1,
+            early_stopping_patience=None,
+            augment="light",
+            tta="flip",
+            dropout=0.3,
+        ),
         "smoke": TrainConfig(
             epochs=3,
             batch_size=32,
@@ -318,7 +348,7 @@ def get_recipe(name, **overrides):
 
     Parameters
     ----------
-    name : {"paper", "ours", "short", "smoke"}
+    name : {"paper", "ours", "short", "cpu", "smoke"}
         A key of :data:`RECIPES`.
     **overrides
         :class:`TrainConfig` fields to change, e.g. ``epochs=5``.
@@ -375,20 +405,142 @@ def resolve_device(device="auto"):
     return torch.device(device)
 
 
+#: Environment variable that sets the CPU threads of training and prediction
+#: (e.g. ``FER_NUM_THREADS=1`` for each of two processes run side by side).
+THREADS_ENV = "FER_NUM_THREADS"
+#: Environment variable that turns bf16 autocast on the CPU off (``0``) even
+#: where the CPU has native bf16, e.g. to compare with fp32.
+CPU_BF16_ENV = "FER_CPU_BF16"
+
+_THREADS_SET = []  # the thread count this process has set, once (see cpu_threads)
+
+
+def cpu_bf16_supported():
+    """Whether this CPU runs bf16 convolutions and matrix products natively.
+
+    True where oneDNN reports bf16 support (AVX512_BF16 or AMX-BF16, e.g.
+    Intel Sapphire Rapids or AMD Zen 4 and newer). Elsewhere bf16 would be
+    emulated and slower than float32, so training falls back to float32.
+
+    Returns
+    -------
+    bool
+    """
+    try:
+        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def cpu_threads(n_threads=None):
+    """Set PyTorch's CPU threads to the free cores, once per process, and return the count.
+
+    Parameters
+    ----------
+    n_threads : int, optional
+        Threads to use. Default: ``$FER_NUM_THREADS`` if set, else the cores
+        this process may run on (``os.sched_getaffinity``), at most
+        ``torch.get_num_threads()``'s default. More threads than free cores
+        cut throughput several times, so two trainings side by side should
+        each get ``FER_NUM_THREADS=1``.
+
+    Returns
+    -------
+    int
+        The thread count in force.
+
+    Raises
+    ------
+    ValueError
+        For a non-positive count or a ``FER_NUM_THREADS`` that is not an integer.
+    """
+    if n_threads is None:
+        env = os.environ.get(THREADS_ENV)
+        if env is not None:
+            try:
+                n_threads = int(env)
+            except ValueError:
+                raise ValueError(f"{THREADS_ENV} must be a positive integer; got {env!r}") from None
+        elif _THREADS_SET:
+            return torch.get_num_threads()
+        else:
+            free = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+            n_threads = min(free, torch.get_num_threads())
+    n_threads = check_positive_int("n_threads", n_threads)
+    if torch.get_num_threads() != n_threads:
+        torch.set_num_threads(n_threads)
+    _THREADS_SET[:] = [n_threads]
+    return n_threads
+
+
+def runtime_text(info):
+    """One line for a log: e.g. ``"cpu, fp32 (no native bf16: AVX2), channels-last, 2 threads"``.
+
+    Parameters
+    ----------
+    info : dict
+        ``metadata["runtime"]`` of a checkpoint (what ``_Runtime.describe`` returns).
+
+    Returns
+    -------
+    str
+    """
+    parts = [info["device"]]
+    precision = info["precision"]
+    if info.get("cpu_bf16") is False:
+        precision += f" (no native bf16: {info.get('cpu_capability', 'unknown')})"
+    parts.append(precision)
+    if info.get("channels_last"):
+        parts.append("channels-last")
+    if info.get("threads") is not None:
+        parts.append(f"{info['threads']} thread{'s' if info['threads'] != 1 else ''}")
+    return ", ".join(parts)
+
+
 @dataclass
 class _Runtime:
+    """Where and how a model runs: device, autocast dtype, memory format, threads.
+
+    On CUDA: autocast to ``config.amp_dtype`` and channels-last as configured.
+    On a CPU with native bf16: bf16 autocast (``amp``) and channels-last as
+    configured (float16 is not used on a CPU). On other CPUs: float32, and
+    channels-last as configured (it also helps float32 convolutions on CPU).
+    """
+
     device: torch.device
     amp_dtype: object  # torch.dtype or None
     channels_last: bool
+    threads: int = None
 
     @classmethod
     def from_config(cls, config, device=None):
         dev = resolve_device(config.device if device is None else device)
-        cuda = dev.type == "cuda"
-        amp_dtype = None
-        if cuda and config.amp:
-            amp_dtype = torch.bfloat16 if config.amp_dtype == "bfloat16" else torch.float16
-        return cls(dev, amp_dtype, bool(cuda and config.channels_last))
+        amp_dtype, threads = None, None
+        if dev.type == "cuda":
+            if config.amp:
+                amp_dtype = torch.bfloat16 if config.amp_dtype == "bfloat16" else torch.float16
+        else:
+            threads = cpu_threads()
+            if config.amp and os.environ.get(CPU_BF16_ENV, "1") != "0" and cpu_bf16_supported():
+                amp_dtype = torch.bfloat16
+        return cls(dev, amp_dtype, bool(config.channels_last), threads)
+
+    @property
+    def precision(self):
+        """``"bf16-autocast"``, ``"fp16-autocast"`` or ``"fp32"``."""
+        if self.amp_dtype is None:
+            return "fp32"
+        return "bf16-autocast" if self.amp_dtype == torch.bfloat16 else "fp16-autocast"
+
+    def describe(self):
+        """JSON-ready summary for logs, checkpoints and metrics."""
+        info = {"device": str(self.device), "precision": self.precision, "channels_last": self.channels_last}
+        if self.device.type == "cpu":
+            info.update(threads=self.threads, cpu_bf16=cpu_bf16_supported(),
+                        cpu_capability=torch.backends.cpu.get_cpu_capability())
+        else:
+            info["gpu"] = torch.cuda.get_device_name(self.device)
+        return info
 
     def autocast(self):
         if self.amp_dtype is None:
@@ -917,6 +1069,8 @@ def train_model(
         X_tr, y_tr = X_tr[keep], y_tr[keep]
     runtime = _Runtime.from_config(config)
     device = runtime.device
+    if progress:
+        print(f"train_model: {runtime_text(runtime.describe())}")
     norm = normalization_stats(X_tr, config.normalization)
     train_ds = DeviceDataset(X_tr, y_tr, device, norm)
     val_ds = DeviceDataset(X_va, y_va, device, norm)
@@ -951,6 +1105,7 @@ def train_model(
         "data_fingerprint": {"train": _fingerprint(X_tr, y_tr), "val": _fingerprint(X_va, y_va)},
         "fer_lib_version": __version__,
         "torch_version": str(torch.__version__),
+        "runtime": runtime.describe(),
         "epoch": None,
         "val_metrics": None,
     }
@@ -1315,6 +1470,11 @@ def load_checkpoint(path, device="auto"):
 __all__ = [
     "AMP_DTYPES",
     "CHECKPOINT_KEYS",
+    "CPU_BF16_ENV",
+    "THREADS_ENV",
+    "cpu_bf16_supported",
+    "cpu_threads",
+    "runtime_text",
     "DEVICES",
     "DeviceDataset",
     "HISTORY_COLUMNS",

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -62,7 +62,7 @@ recipe_overrides = {"lr": 0.002, "batch_size": 8, "early_stopping_patience": Non
 head_epochs = 40  # warm-up of the layers after the CNN on frozen CNN features, before joint fine-tuning
 head_lr = 0.002  # Adam learning rate of that warm-up
 cnn_init = "fer2013"  # "fer2013": start from notebook 03's FER-2013 model when it exists; "scratch"
-cnn = "small"  # CNN when training from scratch ("small", "vgg", "resnet18")
+cnn = "small"  # CNN when training from scratch ("small", "vgg", "resnet18", "fastvgg")
 cnn_kwargs = {"width": 8, "fc_dim": 64}  # its architecture arguments (from scratch only)
 hidden_size = 64  # RNN state size
 fc_dim = 64  # size of the fully connected embedding

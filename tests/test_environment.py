@@ -36,3 +36,12 @@ def test_seed_everything_returns_prints_and_repeats(capsys):
     assert (np.random.rand(), torch.rand(1).item()) == a
     with pytest.raises(ValueError, match="seed must be a non-negative integer; got -1"):
         seed_everything(-1)
+
+
+def test_hardware_names_the_cpu_and_its_bf16():
+    from fer_lib.environment import hardware
+
+    info = hardware()
+    assert info["cpu_model"] and info["cpu_capability"] in ("DEFAULT", "AVX2", "AVX512", "ZVECTOR", "VSX", "NEON",
+                                                              "SVE256", "SVE")
+    assert info["cpu_bf16"] in ("native", "not native (fp32 training)")

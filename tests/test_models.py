@@ -26,7 +26,8 @@ from fer_lib.models import (
 )
 
 #: Expected parameter ranges (7 classes).
-PARAM_RANGES = {"small": (0.2e6, 0.4e6), "vgg": (4.0e6, 5.5e6), "resnet18": (10.5e6, 11.5e6)}
+PARAM_RANGES = {"small": (0.2e6, 0.4e6), "vgg": (4.0e6, 5.5e6), "resnet18": (10.5e6, 11.5e6),
+                "fastvgg": (1.1e6, 1.3e6)}
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +68,25 @@ def test_channels_last_keeps_outputs(models):
         m.eval().to(memory_format=torch.channels_last)
         out = m(x.contiguous(memory_format=torch.channels_last))
     torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-5)
+
+
+def test_fastvgg_shape_and_cost():
+    """FastVGG48: one full-resolution conv, wide convs at 24x24 and below, about SmallCNN's cost."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    fast, small = build_model("fastvgg", 7).eval(), build_model("small", 7).eval()
+    x = torch.zeros(1, 1, 48, 48)
+    flops = {}
+    for name, m in (("fast", fast), ("small", small)):
+        with FlopCounterMode(display=False) as counter, torch.no_grad():
+            m(x)
+        flops[name] = counter.get_total_flops()
+    assert 1.6e8 < flops["fast"] < 2.2e8 and flops["fast"] < 1.25 * flops["small"]
+    full_res = [m for m in fast.conv if isinstance(m, torch.nn.Conv2d)][:1]
+    assert full_res[0].out_channels == 32 and isinstance(fast.conv[3], torch.nn.MaxPool2d)
+    assert fast.feature_dim == 256 and fast.features(x).shape == (1, 256)
+    with pytest.raises(ValueError, match="widths must name at least one stage"):
+        build_model("fastvgg", 7, widths=())
 
 
 def test_model_classes_and_small_width():

@@ -188,3 +188,18 @@ def test_readme_names_the_notebooks_executed_at_other_commits_grouped_by_commit(
                                                     "03_spatial_baseline": "c2", "05_hybrid": "c3"}}
     assert publish._other_commits(metrics) == {"c1": ["01", "02"], "c2": ["03"]}
     assert publish._other_commits({"commit": "c3"}) == {}
+
+
+def test_metrics_and_readme_name_the_training_runtime(finished_run):
+    runtime = {"device": "cpu", "precision": "fp32", "channels_last": True, "threads": 2, "cpu_bf16": False,
+               "cpu_capability": "AVX2"}
+    summary = finished_run / "artifacts" / "03_spatial_baseline" / "summary.json"
+    summary.write_text(json.dumps({"fer2013": {"runtime": runtime}}))
+    log = json.loads((finished_run / "run_log.json").read_text())
+    log["hardware"].update(cpu_model="AMD EPYC", cpu_capability="AVX2")
+    (finished_run / "run_log.json").write_text(json.dumps(log))
+    metrics = publish.study_metrics(finished_run)
+    assert metrics["fer2013_training_runtime"] == runtime
+    block = publish.readme_block(metrics, "book/published/trial")
+    assert "on AMD EPYC (AVX2), 2 CPU cores" in block
+    assert "over 2 epochs on cpu, fp32 (no native bf16: AVX2), channels-last, 2 threads (the epochs'" in block

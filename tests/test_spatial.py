@@ -303,3 +303,20 @@ def test_fold_accuracy_table_and_plot():
     assert table.loc["sd", ("7class", "scratch")] == pytest.approx(np.std([0.2, 0.4], ddof=1))
     fig = spatial.plot_fold_scores(table, ["7class"], ["transfer", "scratch"])
     assert len(fig.axes) == 1
+
+
+def test_without_training_duplicates():
+    import pandas as pd
+
+    from fer_lib.spatial import without_training_duplicates
+
+    preds = pd.DataFrame({"sample_id": ["0", "5", "6", "7", "8"],
+                          "split": ["Training", "PrivateTest", "PrivateTest", "PublicTest", "PrivateTest"]})
+    pairs = pd.DataFrame({"i": [0, 5, 6, 1], "j": [5, 9, 7, 2],
+                          "group_i": ["Training", "PrivateTest", "PrivateTest", "Training"],
+                          "group_j": ["PrivateTest", "PrivateTest", "PublicTest", "Training"]})
+    kept = without_training_duplicates(preds, pairs)
+    # 5 has a Training duplicate (0); 6-7 are duplicates of each other, not of Training
+    assert list(kept["sample_id"]) == ["0", "6", "7", "8"]
+    with pytest.raises(ValueError, match=r"missing \['group_j'\]"):
+        without_training_duplicates(preds, pairs.drop(columns="group_j"))

@@ -80,7 +80,7 @@ def test_models_reject_images_and_bad_options():
         build_hybrid(3, cnn_kwargs=TINY_CNN, fusion="sum")
     with pytest.raises(ValueError, match=r"rnn_inputs must be one of \['features', 'features\+diff'\]; got 'x'"):
         build_hybrid(3, cnn_kwargs=TINY_CNN, rnn_inputs="x")
-    with pytest.raises(ValueError, match=r"cnn must be one of \['small', 'vgg', 'resnet18'\]; got 'big'"):
+    with pytest.raises(ValueError, match=r"cnn must be one of \['small', 'vgg', 'resnet18', 'fastvgg'\]; got 'big'"):
         build_hybrid(3, cnn="big")
     with pytest.raises(ValueError, match=r"variant must be one of \['cnn-rnn', 'attention', 'augment', 'unified'\]"):
         hybrid_configuration("lstm")

@@ -237,7 +237,10 @@ def test_evaluate_matches_sklearn():
 
 
 def test_recipes():
-    assert set(RECIPES) == {"paper", "ours", "short", "smoke"}
+    assert set(RECIPES) == {"paper", "ours", "short", "cpu", "smoke"}
+    cpu = get_recipe("cpu")
+    assert (cpu.optimizer, cpu.nesterov, cpu.schedule, cpu.label_smoothing, cpu.augment) == (
+        "sgd", True, "cosine", 0.1, "light")
     paper = get_recipe("paper")
     assert (paper.optimizer, paper.lr, paper.batch_size, paper.dropout) == ("adam", 1e-4, 32, 0.5)
     ours = get_recipe("ours", epochs=5)
@@ -255,7 +258,7 @@ def test_recipes():
         (lambda: TrainConfig(tta="fivecrop"), "tta must be one of ['none', 'flip', 'tencrop']; got 'fivecrop'"),
         (lambda: TrainConfig(epochs=0), "epochs must be an integer >= 1; got 0"),
         (lambda: TrainConfig(lr=-1.0), "lr must be a number in (0.0, inf]; got -1.0"),
-        (lambda: get_recipe("fast"), "name must be one of ['paper', 'ours', 'short', 'smoke']; got 'fast'"),
+        (lambda: get_recipe("fast"), "name must be one of ['paper', 'ours', 'short', 'cpu', 'smoke']; got 'fast'"),
         (lambda: get_recipe("ours", epoch=3), "got unknown ['epoch']"),
         (lambda: evaluate(np.ones((3, 2)), np.array([0, 1, 2])), "y must be in 0..1"),
         (lambda: normalization_stats(np.zeros((2, 4, 4), np.uint8), "zscore"), "normalization must be one of"),
@@ -292,3 +295,73 @@ def test_load_checkpoint_errors(tmp_path):
     torch.save({"state_dict": {}, "metadata": {"class_names": ["a"]}}, tmp_path / "partial.pt")
     with pytest.raises(ValueError, match="lacks the metadata"):
         load_checkpoint(tmp_path / "partial.pt")
+
+
+# --------------------------------------------------------------------------- CPU runtime
+
+
+def test_cpu_runtime_follows_native_bf16(monkeypatch):
+    """bf16 autocast on a CPU with native bf16, float32 elsewhere; channels-last on CPU either way."""
+    from fer_lib import training
+
+    cfg = get_recipe("cpu", device="cpu")
+    monkeypatch.setattr(training, "cpu_bf16_supported", lambda: True)
+    rt = training._Runtime.from_config(cfg)
+    assert rt.amp_dtype == torch.bfloat16 and rt.channels_last and rt.precision == "bf16-autocast"
+    monkeypatch.setenv(training.CPU_BF16_ENV, "0")
+    assert training._Runtime.from_config(cfg).precision == "fp32"
+    monkeypatch.delenv(training.CPU_BF16_ENV)
+    assert training._Runtime.from_config(replace_cfg(cfg, amp=False)).precision == "fp32"
+    monkeypatch.setattr(training, "cpu_bf16_supported", lambda: False)
+    rt = training._Runtime.from_config(cfg)
+    assert rt.amp_dtype is None and rt.channels_last and rt.precision == "fp32"
+    info = rt.describe()
+    assert info["device"] == "cpu" and info["cpu_bf16"] is False and info["threads"] == torch.get_num_threads()
+    text = training.runtime_text(info)
+    assert text.startswith("cpu, fp32 (no native bf16: ") and "channels-last" in text
+    assert training._Runtime.from_config(replace_cfg(cfg, channels_last=False)).channels_last is False
+
+
+def replace_cfg(cfg, **changes):
+    from dataclasses import replace
+
+    return replace(cfg, **changes)
+
+
+def test_bf16_training_step_keeps_float32_weights_and_loss(data, monkeypatch):
+    """The CPU bf16 path trains (forced on, emulated where the CPU lacks bf16) and records its precision."""
+    from fer_lib import training
+
+    monkeypatch.setattr(training, "cpu_bf16_supported", lambda: True)
+    (X, y), (Xv, yv) = data
+    model = tiny_model()
+    r = train_model(model, (X, y), (Xv, yv), config(epochs=1), progress=False)
+    assert r.metadata["runtime"]["precision"] == "bf16-autocast" and r.metadata["runtime"]["channels_last"]
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    assert np.isfinite(r.history["train_loss"]).all()
+
+
+def test_cpu_threads(monkeypatch):
+    from fer_lib import training
+
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setenv(training.THREADS_ENV, "1")
+        assert training.cpu_threads() == 1 == torch.get_num_threads()
+        monkeypatch.setenv(training.THREADS_ENV, "two")
+        with pytest.raises(ValueError, match="FER_NUM_THREADS must be a positive integer; got 'two'"):
+            training.cpu_threads()
+        monkeypatch.delenv(training.THREADS_ENV)
+        with pytest.raises(ValueError, match="n_threads must be an integer >= 1; got 0"):
+            training.cpu_threads(0)
+        assert training.cpu_threads(before) == before
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_runtime_is_in_checkpoint_and_log(data, tmp_path, capsys):
+    (X, y), (Xv, yv) = data
+    r = train_model(tiny_model(), (X, y), (Xv, yv), config(epochs=1), out_dir=tmp_path, progress=True)
+    _, meta = load_checkpoint(tmp_path / "best.pt", device="cpu")
+    assert meta["runtime"] == r.metadata["runtime"] and meta["runtime"]["device"] == "cpu"
+    assert "train_model: cpu, " in capsys.readouterr().out
