@@ -15,7 +15,7 @@ BIN := $(VENV)/bin
 # the default torch and its operators (MTCNN's nms) fail to load with another.
 unexport UV_FIND_LINKS
 
-.PHONY: study book test test-fast env clean-runs baseline publish
+.PHONY: study book test test-fast env clean-runs baseline publish gpu-check
 
 $(BIN)/fer-study: pyproject.toml overrides.txt
 	$(PYTHON) -m pip install --quiet "uv>=0.4"
@@ -43,6 +43,9 @@ test-fast: env  ## unit tests only
 
 publish: env  ## copy the finished run of PRESET to book/published/PRESET and regenerate the README's results block
 	$(BIN)/fer-study --preset $(PRESET) --publish
+
+gpu-check: env  ## exercise every CUDA-only branch and time two epochs of the full recipe (minutes on a GPU; on a CPU use the smoke test)
+	$(BIN)/python -m fer_lib.gpu_check --data-dir auto --json runs/gpu-check.json
 
 clean-runs:  ## delete all run folders
 	rm -rf runs

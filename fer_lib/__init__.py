@@ -15,7 +15,8 @@ Models and training
     hybrid CNN-RNN), :mod:`~fer_lib.augment`, :mod:`~fer_lib.training`,
     :mod:`~fer_lib.experiments` (the CK+ fold protocol), :mod:`~fer_lib.spatial`,
     :mod:`~fer_lib.benchmark` (throughput against the machine's measured peak),
-    :mod:`~fer_lib.recipe_search` (architecture and recipe chosen on PublicTest).
+    :mod:`~fer_lib.recipe_search` (architecture and recipe chosen on PublicTest),
+    :mod:`~fer_lib.gpu_check` (``make gpu-check``: the CUDA-only branches in one short run).
 Evaluation
     :mod:`~fer_lib.predictions` (one format for all predictions),
     :mod:`~fer_lib.stats`, :mod:`~fer_lib.confusion`, :mod:`~fer_lib.report`.

@@ -91,14 +91,15 @@ __all__ = [
 #: Preferred variants of each model family, as ``fnmatch`` patterns in order of
 #: preference (see :func:`primary_variant`). Spatial: ``transfer`` (the CK+
 #: per-frame CNN initialised from the FER-2013 model), then notebook 03's
-#: FER-2013 model trained with our recipe (``<model>-ours``; ``<model>-short``
-#: on the real-cpu preset, ``<model>-smoke`` on the smoke preset) rather than
+#: FER-2013 model trained with our recipe (``<model>-ours``; ``<model>-cpu``
+#: on the real-cpu preset, ``<model>-short`` on its earlier runs,
+#: ``<model>-smoke`` on the smoke preset) rather than
 #: the seed papers' recipe
 #: (``<model>-paper``); temporal: ``lstm``; hybrid: ``cnn-rnn`` (the seed
 #: papers' design). ``"*"`` ends each list: any variant, in sorted order.
 PRIMARY_VARIANTS = MappingProxyType(
     {
-        "spatial": ("transfer", "*-ours", "*-short", "*-smoke", "*"),
+        "spatial": ("transfer", "*-ours", "*-cpu", "*-short", "*-smoke", "*"),
         "temporal": ("lstm", "*"),
         "hybrid": ("cnn-rnn", "*"),
     }

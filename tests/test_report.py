@@ -110,6 +110,9 @@ def test_primary_variant_preference_then_sorted_fallback(ck_set):
     assert report.primary_variant(fer, "spatial") == "small-smoke"
     fer = pd.concat([arm([True], model="spatial", variant=v) for v in ("small-paper", "small-short")])
     assert report.primary_variant(fer, "spatial") == "small-short"
+    fer = pd.concat([arm([True], model="spatial", variant=v)
+                     for v in ("fastvgg-cpu-prior-corrected", "fastvgg-cpu", "fastvgg-paper")])
+    assert report.primary_variant(fer, "spatial") == "fastvgg-cpu"
     fer = pd.concat([arm([True], model="spatial", variant=v) for v in ("vgg-paper", "vgg-ours", "resnet18-ours")])
     assert report.primary_variant(fer, "spatial") == "resnet18-ours"
     assert report.primary_variant(fer, "hybrid") is None
