@@ -83,8 +83,8 @@ def _check_fp16(device, workdir):
     from .training import get_recipe, train_model
 
     X, y = _toy_images(128, 48, 2)
-    cfg = get_recipe("ours", epochs=1, batch_size=32, device=device, amp_dtype="float16", grad_clip=1.0,
-                     early_stopping_patience=None)
+    cfg = get_recipe("ours", epochs=1, batch_size=32, warmup_epochs=0.5, device=device, amp_dtype="float16",
+                     grad_clip=1.0, early_stopping_patience=None)
     r = train_model(build_model("small", 4, dropout=cfg.dropout, width=8), (X, y), (X[:32], y[:32]), cfg,
                     progress=False)
     info = {"runtime": r.metadata["runtime"], "train_loss": float(r.history["train_loss"].iloc[-1])}
