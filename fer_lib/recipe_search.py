@@ -2,9 +2,9 @@
 
 Not a test and not part of a study run: an entry point that trains short
 FER-2013 runs ("arms") and scores each on **PublicTest only** (the selection
-split; PrivateTest is never loaded here), so that the recipe of
-:data:`fer_lib.training.RECIPES` ``"cpu"`` and the model ``"fastvgg"`` were
-chosen without touching the test split::
+split; PrivateTest is never loaded here), so that choices such as the model
+``"fastvgg"`` (chosen this way over ``"small"``) are made without touching
+the test split::
 
     python -m fer_lib.recipe_search --data-dir ../shared/data --arms fastvgg-cpu small-cpu \
         --epochs 3 --out results/recipe_search

@@ -262,12 +262,12 @@ else:
 # %% [markdown]
 # ### Choosing the architecture and the recipe: PublicTest only
 #
-# The CNN and recipe of this preset were chosen, before this run, by short
-# runs of `python -m fer_lib.recipe_search` that score **PublicTest only**
+# Short runs of `python -m fer_lib.recipe_search` score **PublicTest only**
 # (PrivateTest is never loaded there). Each arm changes one thing from the
 # reference (FastVGG48, recipe `cpu`), or swaps the model; every arm had
 # the same short budget of epochs, so the differences rank choices at that
-# budget rather than predict the full run's accuracy.
+# budget rather than predict the full run's accuracy. The table shows the
+# records present when this notebook ran.
 
 # %%
 if recipe_search_dir is not None:
