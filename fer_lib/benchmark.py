@@ -179,6 +179,21 @@ def _flops_per_image(model, runtime, shape, n_classes, batch=2):
     return counter.get_total_flops() / batch
 
 
+def _timed_steps(model, batches, optimizer, runtime, steps, warmup, batch_size):
+    """Images/s of ``steps`` timed training steps drawn from ``batches`` after ``warmup`` untimed ones."""
+    model.train()
+    for _ in range(warmup):
+        x, yb = next(batches)
+        _train_step(model, x, yb, optimizer, None, runtime)
+    runtime.sync()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        x, yb = next(batches)
+        _train_step(model, x, yb, optimizer, None, runtime)
+    runtime.sync()
+    return steps * batch_size / max(time.perf_counter() - t0, 1e-9)
+
+
 def _time_device_pipeline(model, X, y, config, runtime, steps, warmup):
     norm = normalization_stats(X)
     ds = DeviceDataset(X, y, runtime.device, norm)
@@ -192,18 +207,7 @@ def _time_device_pipeline(model, X, y, config, runtime, steps, warmup):
         while True:
             yield from ds.iter_batches(config.batch_size, True, gen, True, aug, agen, runtime.channels_last)
 
-    it = batches()
-    model.train()
-    for _ in range(warmup):
-        x, yb = next(it)
-        _train_step(model, x, yb, optimizer, None, runtime)
-    runtime.sync()
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        x, yb = next(it)
-        _train_step(model, x, yb, optimizer, None, runtime)
-    runtime.sync()
-    return steps * config.batch_size / (time.perf_counter() - t0)
+    return _timed_steps(model, batches(), optimizer, runtime, steps, warmup, config.batch_size)
 
 
 def _time_dataloader(model, X, y, config, runtime, steps, warmup, num_workers):
@@ -501,18 +505,7 @@ def _time_train_steps(model, ds, batch_size, runtime, steps, warmup, seed):
         while True:
             yield from ds.iter_batches(batch_size, True, gen, True, None, None, runtime.channels_last)
 
-    it = batches()
-    model.train()
-    for _ in range(warmup):
-        x, yb = next(it)
-        _train_step(model, x, yb, optimizer, None, runtime)
-    runtime.sync()
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        x, yb = next(it)
-        _train_step(model, x, yb, optimizer, None, runtime)
-    runtime.sync()
-    return steps * batch_size / max(time.perf_counter() - t0, 1e-9)
+    return _timed_steps(model, batches(), optimizer, runtime, steps, warmup, batch_size)
 
 
 def precision_grid(
