@@ -152,10 +152,14 @@ class VGGFace48(FeatureClassifier):
         self.dropout = check_fraction("dropout", dropout, 0.0, 1.0)
         widths = tuple(check_positive_int("widths", w) for w in widths)
         self.feature_dim = check_positive_int("fc_dim", fc_dim)
-        self.conv = _vgg_blocks(check_positive_int("in_channels", in_channels), widths, 2)
+        self.conv = self._trunk(check_positive_int("in_channels", in_channels), widths)
         self.embed = nn.Sequential(nn.Linear(widths[-1], self.feature_dim), nn.ReLU(inplace=True))
         self.classifier = nn.Sequential(nn.Dropout(self.dropout), nn.Linear(self.feature_dim, self.n_classes))
         _init_weights(self)
+
+    def _trunk(self, in_channels, widths):
+        """The convolutional layers: ``[conv3x3-BN-ReLU] x 2 + maxpool(2)`` per width."""
+        return _vgg_blocks(in_channels, widths, 2)
 
     def features(self, x):
         """Penultimate embedding.
@@ -204,7 +208,7 @@ class SmallCNN(VGGFace48):
         super().__init__(n_classes, dropout, (width, 2 * width, 4 * width), fc_dim, in_channels)
 
 
-class FastVGG48(FeatureClassifier):
+class FastVGG48(VGGFace48):
     """Compute-efficient VGG for 48x48 faces: one cheap full-resolution conv, then 24x24 and below.
 
     A 3x3 stem ``1 -> stem_width`` at full resolution, max pooling (48 -> 24),
@@ -239,43 +243,21 @@ class FastVGG48(FeatureClassifier):
     """
 
     def __init__(self, n_classes=7, dropout=0.5, stem_width=32, widths=(64, 128, 256), fc_dim=256, in_channels=1):
-        super().__init__()
-        self.n_classes = check_positive_int("n_classes", n_classes, minimum=2)
-        self.dropout = check_fraction("dropout", dropout, 0.0, 1.0)
-        stem_width = check_positive_int("stem_width", stem_width)
-        widths = tuple(check_positive_int("widths", w) for w in widths)
-        if not widths:
+        self.stem_width = check_positive_int("stem_width", stem_width)
+        if not tuple(widths):
             raise ValueError("widths must name at least one stage; got ()")
-        self.feature_dim = check_positive_int("fc_dim", fc_dim)
-        layers = _conv_bn_relu(check_positive_int("in_channels", in_channels), stem_width) + [nn.MaxPool2d(2)]
-        c = stem_width
+        super().__init__(n_classes, dropout, widths, fc_dim, in_channels)
+
+    def _trunk(self, in_channels, widths):
+        """Stem conv at full resolution and max pooling, then ``[conv3x3-BN-ReLU] x 2`` per stage."""
+        layers = _conv_bn_relu(in_channels, self.stem_width) + [nn.MaxPool2d(2)]
+        c = self.stem_width
         for i, w in enumerate(widths):
             layers += _conv_bn_relu(c, w) + _conv_bn_relu(w, w)
             c = w
             if i < len(widths) - 1:
                 layers.append(nn.MaxPool2d(2))
-        self.conv = nn.Sequential(*layers)
-        self.embed = nn.Sequential(nn.Linear(widths[-1], self.feature_dim), nn.ReLU(inplace=True))
-        self.classifier = nn.Sequential(nn.Dropout(self.dropout), nn.Linear(self.feature_dim, self.n_classes))
-        _init_weights(self)
-
-    def features(self, x):
-        """Penultimate embedding.
-
-        Parameters
-        ----------
-        x : Tensor of shape (n, 1, H, W)
-            Normalised grayscale images (H, W >= 2 ** len(widths); 48 for FER-2013).
-
-        Returns
-        -------
-        Tensor of shape (n, feature_dim)
-        """
-        _check_image_batch(x, type(self).__name__)
-        x = self.conv(x)
-        x = torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
-        return self.embed(x)
-
+        return nn.Sequential(*layers)
 
 def resnet18_weights_path():
     """Where :class:`ResNet18Gray` looks for ImageNet weights.
