@@ -43,7 +43,7 @@ CROP_MODES = ("none", "pad", "resized")
 #: ``grid_sample`` padding modes (what fills pixels that come from outside the image).
 PADDING_MODES = ("zeros", "border", "reflection")
 #: Test-time augmentation modes of :func:`tta_views`.
-TTA_MODES = ("none", "flip", "tencrop")
+TTA_MODES = ("none", "flip", "tencrop", "shift")
 
 
 def _range(name, value, low, high):
@@ -320,6 +320,15 @@ def augment(x, config, generator=None):
     return out.reshape(x.shape).to(x.dtype)
 
 
+def default_tta_shift(size):
+    """Pixels of the ``"shift"`` TTA translations for an image side ``size``: ``round(size / 24)`` (2 for 48).
+
+    Half the ``"light"`` augmentation's 4-pixel pad-crop at 48x48: well inside
+    the translations the model saw in training.
+    """
+    return max(1, round(size / 24))
+
+
 def default_tencrop_size(size):
     """Side of the ten-crop crops for an image side ``size``: ``size - 2 * round(size / 24)`` (44 for 48)."""
     return size - 2 * max(1, round(size / 24))
@@ -333,16 +342,22 @@ def tta_views(x, mode="none", crop_size=None):
     x : Tensor of shape (n, 1, H, W) or (n, T, 1, H, W)
         Normalised images or clips (the views work on the last two axes, so
         all frames of a clip are treated alike).
-    mode : {"none", "flip", "tencrop"}, default="none"
+    mode : {"none", "flip", "tencrop", "shift"}, default="none"
         ``"none"``: 1 view (``x``); ``"flip"``: 2 views (``x``, mirrored);
         ``"tencrop"``: 10 views -- five ``crop_size`` crops (centre, top-left,
         top-right, bottom-left, bottom-right), each resized back to ``H x W``
         (bilinear) so that the model sees its training size, then the same
-        five mirrored.
+        five mirrored; ``"shift"``: 10 views -- ``x`` and ``x`` translated by
+        :func:`default_tta_shift` pixels up, down, left and right (the
+        uncovered border filled with 0, i.e. the mean pixel of normalised
+        images, as the ``"light"`` augmentation's pad-crop fills it), then
+        the same five mirrored. Ten-crop zooms in, which suits models trained
+        with random resized crops; shift translates at the training scale,
+        which suits pad-crop training.
     crop_size : int, optional
         Side of the ten-crop crops; default :func:`default_tencrop_size`
         (44 for 48x48, i.e. 84% of the area, inside the ``"standard"``
-        random-resized-crop range).
+        random-resized-crop range). Ignored by the other modes.
 
     Returns
     -------
@@ -358,6 +373,12 @@ def tta_views(x, mode="none", crop_size=None):
     if mode == "flip":
         return torch.stack([x, x.flip(-1)])
     H, W = x.shape[-2], x.shape[-1]
+    if mode == "shift":
+        k = default_tta_shift(min(H, W))
+        padded = F.pad(x, (k, k, k, k))  # zeros on the last two axes
+        offsets = [(k, k), (0, k), (2 * k, k), (k, 0), (k, 2 * k)]  # none, down, up, right, left
+        views = torch.stack([padded[..., i : i + H, j : j + W] for i, j in offsets])
+        return torch.cat([views, views.flip(-1)])
     c = default_tencrop_size(min(H, W)) if crop_size is None else check_positive_int("crop_size", crop_size)
     if c > min(H, W):
         raise ValueError(f"crop_size must be <= the image side {min(H, W)}; got {crop_size!r}")

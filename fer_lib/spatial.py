@@ -313,6 +313,47 @@ def train_fer2013_seeds(fer, model_name, config, seeds, out_dir, *, recipe_name,
                    pd.DataFrame(runs))
 
 
+def tta_comparison(model, X, y, modes, config=None):
+    """Accuracy of one model under each test-time augmentation mode (for choosing it on PublicTest).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A trained model (from :func:`fer_lib.training.load_checkpoint`).
+    X : ndarray of shape (n, 48, 48), uint8
+        Validation images (PublicTest for FER-2013; never the test split).
+    y : ndarray of shape (n,), int
+    modes : sequence of str
+        Modes of :data:`fer_lib.augment.TTA_MODES`.
+    config : fer_lib.training.TrainConfig, optional
+        Device and batch size of the predictions.
+
+    Returns
+    -------
+    DataFrame
+        One row per mode: ``tta``, ``views``, ``accuracy``, ``macro_f1``,
+        ``seconds`` (wall time of the predictions).
+    """
+    from .augment import TTA_MODES, tta_views
+    from .training import evaluate, predict
+
+    modes = list(modes)
+    if not modes:
+        raise ValueError(f"modes must name at least one of {list(TTA_MODES)}; got []")
+    for mode in modes:
+        check_option("modes", mode, TTA_MODES)
+    import torch
+
+    rows = []
+    for mode in modes:
+        t0 = time.perf_counter()
+        scores = evaluate(predict(model, X, config, tta=mode), y)
+        rows.append({"tta": mode, "views": int(tta_views(torch.zeros(1, 1, 8, 8), mode).shape[0]),
+                     "accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"],
+                     "seconds": round(time.perf_counter() - t0, 1)})
+    return pd.DataFrame(rows)
+
+
 def without_training_duplicates(predictions, pairs, train_split="Training"):
     """Drop test predictions whose image has an exact or near duplicate in the training split.
 

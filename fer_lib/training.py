@@ -160,7 +160,7 @@ class TrainConfig:
         ``float16`` also enables a gradient scaler.
     channels_last : bool, default=True
         Channels-last memory format for the model and image batches (CUDA and CPU).
-    tta : {"none", "flip", "tencrop"}, default="none"
+    tta : {"none", "flip", "tencrop", "shift"}, default="none"
         Test-time augmentation used by :func:`predict` when given this config.
     eval_batch_size : int, default=512
         Batch size for validation and prediction.
@@ -809,6 +809,12 @@ def _train_step(model, x, y, optimizer, scaler, runtime, label_smoothing=0.0, gr
     return loss.detach() * y.shape[0], correct
 
 
+#: Recipe fields that only change predictions after training (validation
+#: during training uses no TTA), so a run may be resumed or reused with
+#: another value.
+_INFERENCE_ONLY_FIELDS = ("tta",)
+
+
 @torch.no_grad()
 def _probabilities(model, dataset, batch_size, runtime, tta="none"):
     """Probabilities of shape (n, k), float32, averaged over the TTA views (softmax mean)."""
@@ -988,7 +994,8 @@ def train_model(
         Show a tqdm bar over epochs (and a transient one over steps).
     resume : bool, default=False
         Continue from ``out_dir/last.pt`` if it exists (same config and data
-        required). A finished run is not retrained: its best weights are loaded
+        required, except the test-time augmentation ``tta``, which training
+        does not use). A finished run is not retrained: its best weights are loaded
         and its result returned.
     max_minutes : float, optional
         Time budget for this call: after each epoch, stop (saving ``last.pt``)
@@ -1131,7 +1138,10 @@ def train_model(
             if old.get(key) != metadata[key]:
                 diff = key
                 if key == "recipe":
-                    diff = [k for k in metadata["recipe"] if old["recipe"].get(k) != metadata["recipe"][k]]
+                    diff = [k for k in metadata["recipe"]
+                            if k not in _INFERENCE_ONLY_FIELDS and old["recipe"].get(k) != metadata["recipe"][k]]
+                    if not diff:  # only the test-time augmentation changed: training is the same
+                        continue
                 raise ValueError(
                     f"cannot resume from {last_path}: {key} differs from this call ({diff}); "
                     "use the same config, model and data, or another out_dir, or resume=False"
@@ -1307,7 +1317,7 @@ def predict(model, X, config=None, tta=None, device=None, *, batch_size=None, pr
         A config (its ``eval_batch_size``, ``tta``, ``device``, ``amp`` and
         ``channels_last`` are used) or a batch size. Default: batch 512,
         no TTA, device "auto".
-    tta : {"none", "flip", "tencrop"}, optional
+    tta : {"none", "flip", "tencrop", "shift"}, optional
         Overrides ``config.tta``. Softmax outputs are averaged over the views.
     device : {"auto", "cpu", "cuda"} or torch.device, optional
         Overrides ``config.device``; the model is moved there (and to channels-last on CUDA).

@@ -71,6 +71,7 @@ resume = False  # continue / reuse FER-2013 runs from their last.pt (long GPU ru
 benchmark_models = []  # CNNs whose training step is benchmarked on this machine (fp32 vs bf16, 1 and 2 threads)
 benchmark_steps = 10  # timed training steps per benchmark row
 recipe_search_dir = None  # folder of fer_lib.recipe_search records (relative to the project) for the ablation table
+tta_candidates = []  # TTA modes scored on PublicTest with the shipped model (how the recipe's tta was chosen)
 progress = False  # tqdm progress bars while training
 
 # %% [markdown]
@@ -282,6 +283,27 @@ else:
     print("no recipe-search records in this preset (recipe_search_dir=None)")
 
 # %% [markdown]
+# ### Test-time augmentation: PublicTest only
+#
+# The shipped model scored on **PublicTest** under each candidate
+# test-time augmentation: `flip` (2 views), `tencrop` (ten zoomed-in crops)
+# and `shift` (the image and its 2-pixel translations up, down, left and
+# right, each also mirrored: 10 views at the training scale, like the
+# pad-crop augmentation it was trained with). Training does not depend on
+# the choice, so it can be made on the trained model; the preset's `tta` is
+# the mode this table ranked first when the preset was set.
+
+# %%
+tta_table = None
+if tta_candidates:
+    X_pub, y_pub, _ = splits["PublicTest"]
+    tta_table = spatial.tta_comparison(fer_model, X_pub, y_pub, tta_candidates, config)
+    display(tta_table.round(4))
+    print(f"this run predicted with tta={config.tta!r}")
+else:
+    print("no TTA comparison in this preset (tta_candidates=[])")
+
+# %% [markdown]
 # ### PrivateTest without the images that leak from Training
 #
 # Notebook 01 found test images with an exact or near duplicate in Training.
@@ -438,6 +460,8 @@ summary["fer2013"] = {
     "privatetest_without_training_duplicates": dedup,
     "benchmark": None if bench is None else bench.to_dict(orient="records"),
     "recipe_search": None if ablation is None else ablation.to_dict(orient="records"),
+    "tta": config.tta,
+    "publictest_tta_comparison": None if tta_table is None else tta_table.to_dict(orient="records"),
 }
 if ck48 is not None:
     summary["ckplus48"] = {

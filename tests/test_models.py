@@ -12,6 +12,7 @@ from fer_lib.augment import (
     AugmentConfig,
     augment,
     default_tencrop_size,
+    default_tta_shift,
     get_augment_config,
     tta_views,
 )
@@ -228,5 +229,14 @@ def test_tta_views():
     assert torch.equal(full[0], x) and torch.equal(full[4], x)
     clips = x.unsqueeze(1).expand(2, 3, 1, 24, 24)
     assert tta_views(clips, "tencrop").shape == (10, 2, 3, 1, 24, 24)
+    shift = tta_views(x, "shift")
+    k = default_tta_shift(24)
+    assert shift.shape == (10, 2, 1, 24, 24) and k == 1 and default_tta_shift(48) == 2
+    assert torch.equal(shift[0], x) and torch.equal(shift[5:], shift[:5].flip(-1))
+    # view 1 is x moved down by k rows (zeros enter at the top), view 4 moved right by k columns
+    assert torch.equal(shift[1][..., k:, :], x[..., :-k, :]) and not shift[1][..., :k, :].any()
+    assert torch.equal(shift[3][..., :, k:], x[..., :, :-k]) and not shift[3][..., :, :k].any()
+    assert torch.equal(shift[2][..., :-k, :], x[..., k:, :]) and torch.equal(shift[4][..., :, :-k], x[..., :, k:])
+    assert tta_views(clips, "shift").shape == (10, 2, 3, 1, 24, 24)
     with pytest.raises(ValueError, match=re.escape(f"tta must be one of {list(TTA_MODES)}; got 'fivecrop'")):
         tta_views(x, "fivecrop")

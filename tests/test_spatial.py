@@ -94,6 +94,22 @@ def test_resumed_fer_run_reports_the_training_time_of_every_epoch(fer_runs):
     assert bool(row["reused"]) and row["train_seconds"] == pytest.approx(first.loc[0], abs=0.01)
 
 
+def test_tta_comparison_scores_each_mode_like_predict(fer_runs):
+    from fer_lib.training import evaluate, predict
+
+    runs, _ = fer_runs
+    model, _ = load_checkpoint(runs.runs["checkpoint"].iloc[0], device="cpu")
+    X, y, _ = spatial.fer2013_split_arrays(toy_fer())["PublicTest"]
+    table = spatial.tta_comparison(model, X, y, ["none", "shift"])
+    assert table["tta"].tolist() == ["none", "shift"] and table["views"].tolist() == [1, 10]
+    expected = evaluate(predict(model, X, tta="shift"), y)["accuracy"]
+    assert table.set_index("tta").loc["shift", "accuracy"] == pytest.approx(expected)
+    with pytest.raises(ValueError, match=r"modes must be one of \['none', 'flip', 'tencrop', 'shift'\]; got 'crop'"):
+        spatial.tta_comparison(model, X, y, ["none", "crop"])
+    with pytest.raises(ValueError, match="modes must name at least one"):
+        spatial.tta_comparison(model, X, y, [])
+
+
 def test_select_seed_uses_public_test_only():
     rows = [("v", 0, "PublicTest", 0.6), ("v", 1, "PublicTest", 0.7), ("v", 0, "PrivateTest", 0.9),
             ("v", 1, "PrivateTest", 0.5), ("w", 2, "PublicTest", 0.99)]

@@ -169,6 +169,11 @@ def test_time_budget_and_resume_guards(data, tmp_path):
         train_model(tiny_model(), toy(64, seed=5), data[1], cfg, out_dir=tmp_path, progress=False, resume=True)
     r = train_model(tiny_model(), data[0], data[1], cfg, out_dir=tmp_path, progress=False, resume=True)
     assert r.completed and r.epochs_run == 3 and len(r.history) == 3
+    # the test-time augmentation plays no part in training: a finished run is reused under another tta
+    other_tta = "shift" if cfg.tta != "shift" else "flip"
+    again = train_model(tiny_model(), data[0], data[1], config(epochs=3, tta=other_tta), out_dir=tmp_path,
+                        progress=False, resume=True)
+    assert again.completed and again.epochs_run == 3 and again.best_epoch == r.best_epoch
 
 
 def test_early_stopping(data):
@@ -255,7 +260,7 @@ def test_recipes():
         (lambda: TrainConfig(schedule="step"), "schedule must be one of ['cosine', 'plateau', 'onecycle', 'none']"),
         (lambda: TrainConfig(augment="heavy"), "augment must be one of ['none', 'light', 'standard']; got 'heavy'"),
         (lambda: TrainConfig(device="tpu"), "device must be one of ['auto', 'cpu', 'cuda']; got 'tpu'"),
-        (lambda: TrainConfig(tta="fivecrop"), "tta must be one of ['none', 'flip', 'tencrop']; got 'fivecrop'"),
+        (lambda: TrainConfig(tta="fivecrop"), "tta must be one of ['none', 'flip', 'tencrop', 'shift']; got 'fivecrop'"),
         (lambda: TrainConfig(epochs=0), "epochs must be an integer >= 1; got 0"),
         (lambda: TrainConfig(lr=-1.0), "lr must be a number in (0.0, inf]; got -1.0"),
         (lambda: get_recipe("fast"), "name must be one of ['paper', 'ours', 'short', 'cpu', 'smoke']; got 'fast'"),
