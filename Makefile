@@ -45,7 +45,7 @@ publish: env  ## copy the finished run of PRESET to book/published/PRESET and re
 	$(BIN)/fer-study --preset $(PRESET) --publish
 
 gpu-check: env  ## exercise every CUDA-only branch and time two epochs of the full recipe (minutes on a GPU; on a CPU use the smoke test)
-	$(BIN)/python -m fer_lib.gpu_check --data-dir auto --json runs/gpu-check.json
+	$(BIN)/python -m fer_lib.train.gpu_check --data-dir auto --json runs/gpu-check.json
 
 clean-runs:  ## delete all run folders
 	rm -rf runs

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -43,13 +45,12 @@ near_max_mad = 4.0  # near-duplicate threshold: mean absolute grey-level differe
 
 # %%
 import matplotlib.pyplot as plt
-import pandas as pd
 from IPython.display import Markdown, display
 
-from fer_lib import audit, plots
-from fer_lib.constants import FER2013_SPLITS
-from fer_lib.splits import fold_summary, subject_folds, subject_overlap
-from fer_lib.study import save_json, setup_notebook
+from fer_lib.core import plots
+from fer_lib.data import audit
+from fer_lib.data.splits import fold_summary, subject_folds, subject_overlap
+from fer_lib.run.notebook import save_json, setup_notebook
 
 ctx = setup_notebook("01_data_audit", preset, data_dir, run_dir, seed)
 loaded, absent = audit.load_datasets(ctx.data_dir)
@@ -101,7 +102,7 @@ if fer is not None:
 # ```{note}
 # *Exact* duplicates are byte-identical images; *near* duplicates share a
 # 64-bit perceptual hash and differ by at most `near_max_mad` grey levels on
-# average (see `fer_lib.audit`). FER-2013 was collected by web search, so the
+# average (see `fer_lib.data.audit`). FER-2013 was collected by web search, so the
 # same photo can appear twice, sometimes with two different labels. A test
 # image with a duplicate in Training inflates test accuracy slightly; the
 # study keeps the canonical splits (so numbers stay comparable with the
@@ -173,7 +174,7 @@ if ck48 is not None:
 # %% [markdown]
 # ### Subject-independent folds
 #
-# Subjects are assigned to folds by `fer_lib.splits.subject_folds`
+# Subjects are assigned to folds by `fer_lib.data.splits.subject_folds`
 # (scikit-learn's `StratifiedGroupKFold` with the subject as group, classes
 # balanced, seeded). The leakage check below must find no subject in two folds.
 

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -80,13 +80,14 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from fer_lib import faces, paths, plots
-from fer_lib.alignment import NORMALIZATIONS, align_face
-from fer_lib.ckplus import find_ckplus_sequences, load_ckplus_sequences
-from fer_lib.constants import CKPLUS_CLASSES
-from fer_lib.detection import detect_faces, read_image, read_video_frames
-from fer_lib.errors import DataError
-from fer_lib.study import save_json, setup_notebook
+from fer_lib.core import paths, plots
+from fer_lib.core.errors import DataError
+from fer_lib.data.ckplus import find_ckplus_sequences, load_ckplus_sequences
+from fer_lib.data.constants import CKPLUS_CLASSES
+from fer_lib.faces import datasets as faces
+from fer_lib.faces.alignment import NORMALIZATIONS, align_face
+from fer_lib.faces.detection import detect_faces, read_image, read_video_frames
+from fer_lib.run.notebook import save_json, setup_notebook
 
 ctx = setup_notebook("02_alignment", preset, data_dir, run_dir, seed)
 cache_dir = faces.alignment_cache_dir()
@@ -96,14 +97,14 @@ try:
 except DataError as err:
     seqs = None
     print(f"absent: CK+ sequences: {err}")
-summary = {"data_dir_is_synthetic": ctx.synthetic, "cache_dir": "alignment cache (fer_lib.faces.alignment_cache_dir)",
+summary = {"data_dir_is_synthetic": ctx.synthetic, "cache_dir": "alignment cache (fer_lib.faces.datasets.alignment_cache_dir)",
            "normalization": normalization, "clip_length": clip_length}
 status_rows = {}  # data set -> per-frame records, for the table of detection rates
 
 # %% [markdown]
 # ## CK+ sequences: every frame aligned
 #
-# Each sequence goes through `fer_lib.alignment.align_sequence`: the 5 points
+# Each sequence goes through `fer_lib.faces.alignment.align_sequence`: the 5 points
 # (eye centres, nose tip, mouth corners) come from the data set's 68-point
 # `Landmarks` files when it has them, else from MTCNN; they are smoothed over
 # time (a detection is blended half-and-half with the position tracked from
@@ -200,7 +201,7 @@ if seqs is not None and not missed.empty:
 # data set's landmarks when it has them) are mapped into that frame's crop,
 # and we take how far they move between consecutive crops (mean over the two
 # eyes, in pixels of the aligned crop; see
-# `fer_lib.faces.eye_drift`). A perfectly stable alignment keeps them on the
+# `fer_lib.faces.datasets.eye_drift`). A perfectly stable alignment keeps them on the
 # same pixel. The detector's own jitter counts against the alignment here, so
 # this is an upper bound on the drift of the crops.
 # ```
@@ -358,7 +359,7 @@ if seqs is not None:
 
 # %% [markdown]
 # The intensity normalisations later notebooks can compare
-# (`fer_lib.alignment.normalize`): none, z-score (per image mean 0, standard
+# (`fer_lib.faces.alignment.normalize`): none, z-score (per image mean 0, standard
 # deviation 1), global histogram equalisation, CLAHE (contrast-limited,
 # adaptive), and the quantile ("Q-based") score (per image median 0,
 # interquartile range 1). The apex crops of one sequence per class:
@@ -385,7 +386,7 @@ elif seqs is not None:
 # Real photos and videos from the media folder, when it is present: a portrait,
 # a group, a crowd, two videos of a person talking and a video with no face.
 # When several faces are seen, one is kept by the rule of
-# `fer_lib.detection.select_face`: the largest box weighted by its closeness to
+# `fer_lib.faces.detection.select_face`: the largest box weighted by its closeness to
 # the image centre (`area * (1 - d / r)`, `d` the distance of the box centre
 # from the image centre, `r` half the image diagonal); the number of faces
 # seen is recorded (faces smaller than a tenth of the image's short side are

@@ -50,9 +50,9 @@ preset = "smoke"  # name of the run: outputs go to <runs root>/<preset>
 data_dir = "synthetic"  # "synthetic", "auto" (data/ then ../shared/data) or a folder
 run_dir = None  # None: <runs root>/<preset> (FER_RUNS_DIR sets the root)
 seed = 0  # notebook seed (each training run is seeded by its own seed below)
-model_name = "small"  # CNN: "small", "vgg", "resnet18" or "fastvgg" (fer_lib.models)
-model_kwargs = {"width": 8}  # architecture arguments of fer_lib.models.build_model
-recipe = "smoke"  # FER-2013 recipe: "ours", "paper", "short", "cpu" or "smoke" (fer_lib.training.RECIPES)
+model_name = "small"  # CNN: "small", "vgg", "resnet18" or "fastvgg" (fer_lib.models.cnn)
+model_kwargs = {"width": 8}  # architecture arguments of fer_lib.models.cnn.build_model
+recipe = "smoke"  # FER-2013 recipe: "ours", "paper", "short", "cpu" or "smoke" (fer_lib.train.config.RECIPES)
 epochs = 6  # epochs of that recipe; None: the recipe's own
 recipe_overrides = {"lr": 0.003, "augment": "none", "dropout": 0.2, "max_train_samples": None}  # recipe fields changed
 seeds = [0, 1]  # FER-2013 training seeds
@@ -70,7 +70,7 @@ ck_head_lr = 0.002  # Adam learning rate of that warm-up
 resume = False  # continue / reuse FER-2013 runs from their last.pt (long GPU runs)
 benchmark_models = []  # CNNs whose training step is benchmarked on this machine (fp32 vs bf16, 1 and 2 threads)
 benchmark_steps = 10  # timed training steps per benchmark row
-recipe_search_dir = None  # folder of fer_lib.recipe_search records (relative to the project) for the ablation table
+recipe_search_dir = None  # folder of fer_lib.train.recipe_search records (relative to the project) for the ablation table
 tta_candidates = []  # TTA modes scored on PublicTest with the shipped model (how the recipe's tta was chosen)
 progress = False  # tqdm progress bars while training
 
@@ -99,19 +99,26 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from fer_lib import spatial, temporal
-from fer_lib.ckplus import find_ckplus48, load_ckplus48
-from fer_lib.errors import DataError
-from fer_lib.fer2013 import find_fer2013, load_fer2013
-from fer_lib.models import build_model, count_parameters
-from fer_lib.predictions import class_names_of, save_predictions
-from fer_lib.study import save_json, setup_notebook
-from fer_lib.training import cpu_bf16_supported, evaluate, get_recipe, load_checkpoint, resolve_device, runtime_text
+from fer_lib.core.device import cpu_bf16_supported, resolve_device
+from fer_lib.core.errors import DataError
+from fer_lib.core.paths import display_path
+from fer_lib.data.ckplus import find_ckplus48, load_ckplus48
+from fer_lib.data.fer2013 import fer2013_split_arrays, find_fer2013, load_fer2013
+from fer_lib.data.splits import sample_folds
+from fer_lib.evaluate.predictions import class_names_of, save_predictions
+from fer_lib.experiments import spatial
+from fer_lib.models.checkpoint import load_checkpoint
+from fer_lib.models.cnn import build_model, count_parameters
+from fer_lib.run.notebook import save_json, setup_notebook
+from fer_lib.train.config import get_recipe
+from fer_lib.train.head import head_warmup
+from fer_lib.train.predict import evaluate
+from fer_lib.train.runtime import runtime_text
 
 ctx = setup_notebook("03_spatial_baseline", preset, data_dir, run_dir, seed)
 t_notebook = time.perf_counter()
 fer = load_fer2013(find_fer2013(ctx.data_dir))
-splits = spatial.fer2013_split_arrays(fer)
+splits = fer2013_split_arrays(fer)
 try:
     ck48 = load_ckplus48(find_ckplus48(ctx.data_dir))
 except DataError as exc:
@@ -238,10 +245,10 @@ print("total training wall time: " + ", ".join(f"{v} {s:.0f} s" for v, s in fer_
 # optimiser) of each benchmarked CNN with 1 and 2 threads, in float32 and, on
 # a CPU with native bf16 (AVX512_BF16 or AMX), in bf16 autocast, beside the
 # machine's measured peak: large warmed matrix multiplies in the same run
-# (`fer_lib.benchmark.precision_grid`). The training above used whatever
+# (`fer_lib.train.benchmark.precision_grid`). The training above used whatever
 # precision this machine runs natively (the line above the table says which).
-# `python -m fer_lib.benchmark --grid --models small fastvgg` gives the same
-# table from a shell; `python -m fer_lib.benchmark --model vgg` compares the
+# `python -m fer_lib.train.benchmark --grid --models small fastvgg` gives the same
+# table from a shell; `python -m fer_lib.train.benchmark --model vgg` compares the
 # device-resident pipeline with a `DataLoader`.
 
 # %%
@@ -249,13 +256,12 @@ runtime = fer_meta["runtime"]
 print(f"FER-2013 training ran on: {runtime_text(runtime)}")
 bench = None
 if benchmark_models:
-    from fer_lib import benchmark
+    from fer_lib.train import benchmark
 
     print(benchmark.bf16_line())
     bench = benchmark.precision_grid(benchmark_models, threads=(1, 2),
                                      precisions=benchmark.PRECISIONS if cpu_bf16_supported() else ("fp32",),
-                                     steps=benchmark_steps, model_kwargs={model_name: model_kwargs},
-                                     matmul_n=1024)
+                                     steps=benchmark_steps, model_kwargs={model_name: model_kwargs})
     display(bench.round(3))
 else:
     print("no benchmark in this preset (benchmark_models=[])")
@@ -263,7 +269,7 @@ else:
 # %% [markdown]
 # ### Choosing the architecture and the recipe: PublicTest only
 #
-# Short runs of `python -m fer_lib.recipe_search` score **PublicTest only**
+# Short runs of `python -m fer_lib.train.recipe_search` score **PublicTest only**
 # (PrivateTest is never loaded there). Each arm changes one thing from the
 # reference (FastVGG48, recipe `cpu`), or swaps the model; every arm had
 # the same short budget of epochs, so the differences rank choices at that
@@ -272,8 +278,8 @@ else:
 
 # %%
 if recipe_search_dir is not None:
-    from fer_lib.paths import project_root
-    from fer_lib.recipe_search import ablation_table
+    from fer_lib.core.paths import project_root
+    from fer_lib.train.recipe_search import ablation_table
 
     ablation = ablation_table(project_root() / recipe_search_dir)
     display(ablation.round(2))
@@ -322,7 +328,7 @@ if pairs_path.exists():
     print(f"PrivateTest without training duplicates: {100 * dedup['accuracy']:.1f}% on {dedup['n']:,} images "
           f"({dedup['n_removed']} removed); all images: {100 * sel.loc['PrivateTest', 'accuracy']:.1f}%")
 else:
-    print(f"{pairs_path} not found (notebook 01 not run in this run folder): no duplicate-free score")
+    print(f"{display_path(pairs_path)} not found (notebook 01 not run in this run folder): no duplicate-free score")
 
 # %% [markdown]
 # ### Beside the literature
@@ -347,13 +353,13 @@ display(ours)
 # ## CK+48: a per-frame classifier on subject-independent folds
 #
 # The folds of notebook 01: for test fold *k*, fold *k+1* selects the epoch
-# and the other eight train (`fer_lib.experiments.run_subject_folds`,
+# and the other eight train (`fer_lib.train.folds.run_subject_folds`,
 # `mode="frames"`). Every frame of a training clip is a training image; a
 # test clip's class is the arg-max of its frames' mean probabilities.
 # *transfer* copies every weight but the class head from `spatial_fer2013.pt`;
 # *scratch* trains the same architecture from a random start. Before
 # fine-tuning, each fold's new class head is warmed up for `ck_head_epochs`
-# passes over the frozen CNN's frame embeddings (`fer_lib.temporal.fit_head`),
+# passes over the frozen CNN's frame embeddings (`fer_lib.train.head.fit_head`),
 # exactly as notebook 05 does for the hybrid and its matched spatial control:
 # without it, the first steps of fine-tuning push gradients of a random head
 # through the transferred features. In the figure,
@@ -361,13 +367,13 @@ display(ours)
 
 # %%
 if ck48 is not None:
-    folds = spatial.ckplus_folds(pd.read_csv(ctx.artifact("01_data_audit", "ckplus48_folds.csv")),
+    folds = sample_folds(pd.read_csv(ctx.artifact("01_data_audit", "ckplus48_folds.csv")),
                                  ck48.sequence_ids)
     ck_config = get_recipe(ck_recipe, **{**ck_overrides, **({} if ck_epochs is None else {"epochs": ck_epochs})})
     t0 = time.perf_counter()
     ck_runs = spatial.run_ckplus_spatial(ck48, folds, ck_config, model_name=model_name, model_kwargs=model_kwargs,
                                          checkpoint=checkpoint, protocols=protocols, inits=inits, seeds=ck_seeds,
-                                         prepare=temporal.head_warmup(ck_head_epochs, lr=ck_head_lr),
+                                         prepare=head_warmup(ck_head_epochs, lr=ck_head_lr),
                                          progress=progress)
     ck_wall = time.perf_counter() - t0
     print(f"{len(ck_runs.metrics)} fold runs in {ck_wall:.1f} s ({ck_config.epochs} epochs each, recipe "
@@ -483,7 +489,7 @@ if ck48 is not None:
             summary[key]["fer2013_training_prior"] = dict(zip(fer.class_names, prior.round(4).tolist()))
 summary["wall_seconds"] = round(time.perf_counter() - t_notebook, 1)
 save_json(ctx.out_dir / "summary.json", summary)
-print(f"saved {len(predictions):,} predictions, {len(metrics)} metric rows to {ctx.out_dir}")
+print(f"saved {len(predictions):,} predictions, {len(metrics)} metric rows to {display_path(ctx.out_dir)}")
 
 # %% [markdown]
 # ## What this notebook showed

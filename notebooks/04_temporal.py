@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -47,7 +47,7 @@ seed = 0  # notebook seed (each training run is seeded by its own seed below)
 protocols = ["7class"]  # CK+ protocols: "7class", "6class"
 rnns = ["lstm"]  # recurrent cells: "lstm", "gru"
 seeds = [0]  # training seeds (each fold is trained once per seed)
-recipe = "paper"  # training recipe (fer_lib.training.RECIPES)
+recipe = "paper"  # training recipe (fer_lib.train.config.RECIPES)
 epochs = 30  # epochs of that recipe; None: the recipe's own
 recipe_overrides = {"lr": 0.003, "batch_size": 16, "early_stopping_patience": None}  # other TrainConfig fields
 hidden_size = 64  # RNN state size
@@ -69,15 +69,17 @@ import pandas as pd
 import torch
 from IPython.display import Markdown, display
 
-from fer_lib import sequences as seqs
-from fer_lib.experiments import run_subject_folds
-from fer_lib.models import count_parameters
-from fer_lib.predictions import save_predictions
-from fer_lib.study import save_json, setup_notebook
-from fer_lib.synthetic import POSITIVE_CONTROL_CLASSES
-from fer_lib.temporal import RNN_TYPES, build_temporal
-from fer_lib.training import get_recipe, resolve_device
-from fer_lib.validation import check_subset
+from fer_lib.core.device import resolve_device
+from fer_lib.core.paths import display_path
+from fer_lib.core.validation import check_subset
+from fer_lib.data.synthetic import POSITIVE_CONTROL_CLASSES
+from fer_lib.evaluate.predictions import save_predictions
+from fer_lib.faces import sequences as seqs
+from fer_lib.models.cnn import count_parameters
+from fer_lib.models.temporal import RNN_TYPES, build_temporal
+from fer_lib.run.notebook import save_json, setup_notebook
+from fer_lib.train.config import get_recipe
+from fer_lib.train.folds import run_subject_folds
 
 ctx = setup_notebook("04_temporal", preset, data_dir, run_dir, seed)
 t_notebook = time.perf_counter()
@@ -100,7 +102,7 @@ if sequence_set is not None:
 # %% [markdown]
 # ## The model
 #
-# `fer_lib.temporal.TemporalRNN`: per frame, the 12x12 average-pooled
+# `fer_lib.models.temporal.TemporalRNN`: per frame, the 12x12 average-pooled
 # pixels and their difference from the clip's first frame (288 numbers, a
 # per-feature batch normalisation), an LSTM or GRU over the frames, its last
 # state, dropout and a linear classifier. The difference channel carries the
@@ -141,7 +143,7 @@ if sequence_set is not None:
 # %% [markdown]
 # ## Training over the subject folds
 #
-# `fer_lib.experiments.run_subject_folds`, the fold runner of notebook 03
+# `fer_lib.train.folds.run_subject_folds`, the fold runner of notebook 03
 # (same folds, validation fold and seeding), also scores the sequence
 # prefixes of each test fold with that fold's model.
 
@@ -268,7 +270,7 @@ if onset is not None:
         for (p, v), g in onset.groupby(["protocol", "variant"])}}
 summary["wall_seconds"] = round(time.perf_counter() - t_notebook, 1)
 save_json(ctx.out_dir / "summary.json", summary)
-print(f"saved {len(predictions):,} predictions and {len(metrics)} metric rows to {ctx.out_dir}")
+print(f"saved {len(predictions):,} predictions and {len(metrics)} metric rows to {display_path(ctx.out_dir)}")
 
 # %% [markdown]
 # ## What this notebook showed

@@ -52,11 +52,11 @@ data_dir = "synthetic"  # "synthetic", "auto" (data/ then ../shared/data) or a f
 run_dir = None  # None: <runs root>/<preset> (FER_RUNS_DIR sets the root)
 seed = 0  # notebook seed (each training run is seeded by its own seed below)
 protocols = ["7class"]  # CK+ protocols: "7class", "6class"
-variants = ["cnn-rnn"]  # hybrid variants (fer_lib.temporal.HYBRID_VARIANTS)
+variants = ["cnn-rnn"]  # hybrid variants (fer_lib.experiments.hybrid.HYBRID_VARIANTS)
 rnn = "lstm"  # recurrent cell: "lstm" or "gru"
 rnn_inputs = "features+diff"  # RNN input per frame: "features" (the papers') or "features+diff" (+ change since frame 1)
 seeds = [0]  # training seeds (each fold is trained once per seed)
-recipe = "paper"  # training recipe (fer_lib.training.RECIPES): the seed papers' Adam, batch 32, dropout 0.5
+recipe = "paper"  # training recipe (fer_lib.train.config.RECIPES): the seed papers' Adam, batch 32, dropout 0.5
 epochs = 4  # epochs of joint fine-tuning; None: the recipe's own
 recipe_overrides = {"lr": 0.002, "batch_size": 8, "early_stopping_patience": None}  # other TrainConfig fields
 head_epochs = 40  # warm-up of the layers after the CNN on frozen CNN features, before joint fine-tuning
@@ -67,7 +67,7 @@ cnn_kwargs = {"width": 8, "fc_dim": 64}  # its architecture arguments (from scra
 hidden_size = 64  # RNN state size
 fc_dim = 64  # size of the fully connected embedding
 fusion_dim = 64  # projections of the attention fusion
-augment_preset = "light"  # augmentation of the "augment" variant (fer_lib.augment.AUGMENT_PRESETS)
+augment_preset = "light"  # augmentation of the "augment" variant (fer_lib.train.augment.AUGMENT_PRESETS)
 fer_per_class = 40  # "unified": FER-2013 Training images per class added to every fold's training set
 spatial_control = "auto"  # frame-averaging control with the hybrid's own CNN: "auto", "always", "never"
 prefix_fractions = [0.25, 0.5, 0.75, 1.0]  # onset-to-apex: fractions of each sequence seen
@@ -89,24 +89,31 @@ import pandas as pd
 import torch
 from IPython.display import Markdown, display
 
-from fer_lib import sequences as seqs
-from fer_lib import temporal
-from fer_lib.experiments import run_subject_folds
-from fer_lib.models import count_parameters
-from fer_lib.predictions import load_run_predictions, save_predictions
-from fer_lib.reproducibility import seed_everything
-from fer_lib.study import save_json, setup_notebook
-from fer_lib.synthetic import POSITIVE_CONTROL_CLASSES
-from fer_lib.training import get_recipe, load_checkpoint, resolve_device, train_model
-from fer_lib.validation import check_option, check_subset
+from fer_lib.core.device import resolve_device
+from fer_lib.core.paths import display_path
+from fer_lib.core.reproducibility import seed_everything
+from fer_lib.core.validation import check_option, check_subset
+from fer_lib.data.synthetic import POSITIVE_CONTROL_CLASSES
+from fer_lib.evaluate.predictions import SPATIAL_CONTROL_VARIANT, load_run_predictions, save_predictions
+from fer_lib.experiments import hybrid
+from fer_lib.faces import sequences as seqs
+from fer_lib.models import temporal
+from fer_lib.models.checkpoint import load_checkpoint
+from fer_lib.models.cnn import count_parameters
+from fer_lib.models.init import load_cnn_init
+from fer_lib.run.notebook import save_json, setup_notebook
+from fer_lib.train.config import get_recipe
+from fer_lib.train.folds import run_subject_folds
+from fer_lib.train.head import embedding_health, fit_head, head_warmup
+from fer_lib.train.loop import train_model
 
 ctx = setup_notebook("05_hybrid", preset, data_dir, run_dir, seed)
 t_notebook = time.perf_counter()
 torch.set_num_threads(cpu_threads)
-check_subset("variants", variants, temporal.HYBRID_VARIANTS)
-check_option("cnn_init", cnn_init, temporal.CNN_INITS)
-check_option("spatial_control", spatial_control, temporal.SPATIAL_CONTROLS)
-check_option("checkpoint_variant", checkpoint_variant, temporal.HYBRID_VARIANTS)
+check_subset("variants", variants, hybrid.HYBRID_VARIANTS)
+check_option("cnn_init", cnn_init, hybrid.CNN_INITS)
+check_option("spatial_control", spatial_control, hybrid.SPATIAL_CONTROLS)
+check_option("checkpoint_variant", checkpoint_variant, hybrid.HYBRID_VARIANTS)
 study = seqs.load_study_clips(ctx, protocols)
 ck48, folds_table, clips, sequence_set = study.ck48, study.folds_table, study.clips, study.sequences
 if sequence_set is None:
@@ -139,12 +146,12 @@ if sequence_set is not None:
 cnn_source, health, why_scratch = None, None, "`cnn_init='scratch'`"
 if cnn_init == "fer2013":
     try:
-        cnn_source = temporal.load_cnn_init(ctx.artifact("03_spatial_baseline", temporal.FER_CHECKPOINT))
+        cnn_source = load_cnn_init(ctx.artifact("03_spatial_baseline", hybrid.FER_CHECKPOINT))
     except FileNotFoundError as exc:
         print(f"{exc}")
         why_scratch = "notebook 03's FER-2013 checkpoint is not in this run folder"
 if cnn_source is not None:
-    health = temporal.embedding_health(cnn_source, clips[protocols[0]].X)
+    health = embedding_health(cnn_source, clips[protocols[0]].X)
     print(f"FER-2013 embedding on the CK+ frames: {health['n_constant']} of {health['n_units']} units constant")
     if health["degenerate"]:
         why_scratch = (f"notebook 03's FER-2013 model is degenerate: {health['n_constant']} of {health['n_units']} "
@@ -191,10 +198,10 @@ n_classes = len(clips[protocols[0]].class_names)
 model_args = {"rnn": rnn, "rnn_inputs": rnn_inputs, "hidden_size": hidden_size, "fc_dim": fc_dim,
               "fusion_dim": fusion_dim, "dropout": config.dropout, **arch}
 variant_table = pd.DataFrame([
-    {"variant": v, **temporal.hybrid_configuration(v)["model"], "rnn_inputs": rnn_inputs,
-     "augment": temporal.variant_config(config, v, augment_preset).to_dict()["augment"],
-     "tta": temporal.variant_config(config, v, augment_preset).tta,
-     "fer_images": temporal.hybrid_configuration(v)["fer_images"]} for v in variants]).set_index("variant")
+    {"variant": v, **hybrid.hybrid_configuration(v)["model"], "rnn_inputs": rnn_inputs,
+     "augment": hybrid.variant_config(config, v, augment_preset).to_dict()["augment"],
+     "tta": hybrid.variant_config(config, v, augment_preset).tta,
+     "fer_images": hybrid.hybrid_configuration(v)["fer_images"]} for v in variants]).set_index("variant")
 display(variant_table)
 shown = ["epochs", "batch_size", "optimizer", "lr", "schedule", "augment", "tta", "dropout",
          "early_stopping_patience"]
@@ -203,13 +210,13 @@ display(pd.DataFrame({"value": {**{k: config.to_dict()[k] for k in shown if k no
 
 # %%
 for v in variants:
-    net = temporal.build_hybrid(n_classes, **temporal.hybrid_configuration(v)["model"], **model_args)
+    net = temporal.build_hybrid(n_classes, **hybrid.hybrid_configuration(v)["model"], **model_args)
     print(f"{v}: {count_parameters(net):,} parameters ({count_parameters(net.cnn):,} in the CNN)")
 
 # %%
 fer_clips = {}
-if any(temporal.hybrid_configuration(v)["fer_images"] for v in [*variants, checkpoint_variant]):
-    from fer_lib.fer2013 import find_fer2013, load_fer2013
+if any(hybrid.hybrid_configuration(v)["fer_images"] for v in [*variants, checkpoint_variant]):
+    from fer_lib.data.fer2013 import find_fer2013, load_fer2013
 
     fer = load_fer2013(find_fer2013(ctx.data_dir))
     fer_train, fer_labels = fer.split("Training")
@@ -240,11 +247,11 @@ view_sets = {p: [seqs.sequence_view_set(aligned, folds_table, p, length=c.X.shap
 # ## Training over the subject folds
 #
 # Each variant and protocol: 10 folds x seeds, with
-# `fer_lib.experiments.run_subject_folds` (the fold runner of notebooks 03
+# `fer_lib.train.folds.run_subject_folds` (the fold runner of notebooks 03
 # and 04: same folds, validation fold and seeding). In each fold, the layers
 # after the CNN (LSTM, pooling, fusion, FC layers) are first fitted for
 # `head_epochs` passes on the frozen CNN's frame embeddings
-# (`fer_lib.temporal.fit_head`: the CNN runs once over the training frames,
+# (`fer_lib.train.head.fit_head`: the CNN runs once over the training frames,
 # so this costs less than one ordinary epoch), then the whole model is
 # fine-tuned jointly for `epochs` epochs, the best epoch chosen on the
 # validation fold.
@@ -260,13 +267,13 @@ view_sets = {p: [seqs.sequence_view_set(aligned, folds_table, p, length=c.X.shap
 # ```
 
 # %%
-warm_up = temporal.head_warmup(head_epochs, lr=head_lr)
+warm_up = head_warmup(head_epochs, lr=head_lr)
 runs, wall = {}, {}
 for protocol in protocols:
     c = clips[protocol]
     for v in variants:
-        opts = temporal.hybrid_configuration(v)
-        cfg = temporal.variant_config(config, v, augment_preset)
+        opts = hybrid.hybrid_configuration(v)
+        cfg = hybrid.variant_config(config, v, augment_preset)
         t0 = time.perf_counter()
         runs[(protocol, v)] = run_subject_folds(
             lambda n, o=opts: temporal.build_hybrid(n, **o["model"], **model_args), c.X, c.y, c.sample_ids,
@@ -296,18 +303,18 @@ for protocol in protocols:
         t0 = time.perf_counter()
         controls[protocol] = run_subject_folds(
             lambda n: temporal.build_frame_cnn(n, dropout=config.dropout, **arch), c.X, c.y, c.sample_ids, c.folds,
-            c.class_names, temporal.variant_config(config, "cnn-rnn", augment_preset), mode="frames", seeds=seeds, dataset="ckplus48", protocol=protocol,
-            model="spatial", variant=temporal.SPATIAL_CONTROL_VARIANT, test_sets=view_sets[protocol],
+            c.class_names, hybrid.variant_config(config, "cnn-rnn", augment_preset), mode="frames", seeds=seeds, dataset="ckplus48", protocol=protocol,
+            model="spatial", variant=SPATIAL_CONTROL_VARIANT, test_sets=view_sets[protocol],
             prepare=warm_up, progress=progress)
-        wall[(protocol, temporal.SPATIAL_CONTROL_VARIANT)] = time.perf_counter() - t0
-        print(f"{protocol} spatial control: trained in {wall[(protocol, temporal.SPATIAL_CONTROL_VARIANT)]:.1f} s")
+        wall[(protocol, SPATIAL_CONTROL_VARIANT)] = time.perf_counter() - t0
+        print(f"{protocol} spatial control: trained in {wall[(protocol, SPATIAL_CONTROL_VARIANT)]:.1f} s")
     else:
         print(f"{protocol}: spatial control not trained (spatial_control={spatial_control!r}, notebook 03's "
               f"predictions {'present' if spatial_03 else 'absent'})")
 all_runs = list(runs.values()) + list(controls.values())
 predictions = pd.concat([r.predictions for r in all_runs], ignore_index=True)
 histories = pd.concat([r.histories.assign(protocol=p, variant=v) for (p, v), r in runs.items()]
-                      + [r.histories.assign(protocol=p, variant=temporal.SPATIAL_CONTROL_VARIANT)
+                      + [r.histories.assign(protocol=p, variant=SPATIAL_CONTROL_VARIANT)
                          for p, r in controls.items()], ignore_index=True)
 run_metrics = pd.concat([r.metrics for r in all_runs], ignore_index=True)
 
@@ -337,7 +344,7 @@ for p in protocols:
                        "protocol used": f"{len(side[p]) - 2} subject-independent folds, mean ± sd over folds",
                        "kind": "measured here"})
 claims.append({"protocol": "CK+", "model": "hybrid CNN-LSTM (seed paper A)",
-               "accuracy (%)": f"{100 * temporal.CLAIMED_CKPLUS_HYBRID_ACCURACY:.1f}",
+               "accuracy (%)": f"{100 * hybrid.CLAIMED_CKPLUS_HYBRID_ACCURACY:.1f}",
                "protocol used": "the paper's own train/test split (classes and subject separation not stated)",
                "kind": "claimed, not measured here"})
 display(pd.DataFrame(claims))
@@ -349,7 +356,7 @@ for ax, p in zip(axes[0], protocols):
     body = side[p].drop(index=["mean", "sd"])
     for col in body.columns:
         ax.plot(body.index.astype(int), body[col], "o-", ms=4, lw=1, label=col)
-    ax.axhline(temporal.CLAIMED_CKPLUS_HYBRID_ACCURACY, color="k", ls="--", lw=1, label="claimed hybrid (88.4%)")
+    ax.axhline(hybrid.CLAIMED_CKPLUS_HYBRID_ACCURACY, color="k", ls="--", lw=1, label="claimed hybrid (88.4%)")
     ax.axhline(1 / len(clips[p].class_names), color="grey", ls=":", lw=1, label="chance")
     ax.set(xlabel="test fold", ylabel="accuracy", ylim=(0, 1.02), title=f"CK+48 {p}: accuracy per fold")
     ax.legend(fontsize=7, ncol=2)
@@ -458,7 +465,7 @@ if len(seq_all):
 T = clips[protocols[0]].X.shape[1]
 cost = []
 for (p, v), r in runs.items():
-    tp = temporal.training_throughput(r.histories, frames_per_clip=T)
+    tp = hybrid.training_throughput(r.histories, frames_per_clip=T)
     cost.append({"protocol": p, "variant": v, "clips/s": round(tp["clips_per_s"], 1),
                  "frames/s": round(tp["frames_per_s"], 1), "s/epoch": round(tp["seconds_per_epoch"], 2),
                  "fold runs": len(r.histories[["seed", "fold"]].drop_duplicates()),
@@ -477,7 +484,7 @@ print(f"device: {device}; torch threads: {torch.get_num_threads()}")
 
 # %%
 ck7 = seqs.ckplus48_clips(ck48, folds_table, "7class")
-opts = temporal.hybrid_configuration(checkpoint_variant)
+opts = hybrid.hybrid_configuration(checkpoint_variant)
 val_mask = ck7.folds == checkpoint_val_fold
 if not val_mask.any():
     raise ValueError(f"checkpoint_val_fold must be one of {sorted(set(ck7.folds.tolist()))}; got {checkpoint_val_fold}")
@@ -487,16 +494,16 @@ if extra is not None:
     X_tr, y_tr = np.concatenate([X_tr, extra[0]]), np.concatenate([y_tr, extra[1]])
 seed_everything(int(seeds[0]))
 ckpt_model = temporal.build_hybrid(len(ck7.class_names), **opts["model"], **model_args)
-ckpt_config = replace(temporal.variant_config(config, checkpoint_variant, augment_preset), seed=int(seeds[0]))
+ckpt_config = replace(hybrid.variant_config(config, checkpoint_variant, augment_preset), seed=int(seeds[0]))
 t0 = time.perf_counter()
-temporal.fit_head(ckpt_model, X_tr, y_tr, ckpt_config, head_epochs, lr=head_lr)
+fit_head(ckpt_model, X_tr, y_tr, ckpt_config, head_epochs, lr=head_lr)
 ckpt_result = train_model(
     ckpt_model, (X_tr, y_tr), (ck7.X[val_mask], ck7.y[val_mask]), ckpt_config,
     out_dir=ctx.out_dir / "hybrid_ckplus_training", progress=False, class_names=ck7.class_names,
     preprocessing=temporal.CKPLUS48_UPSTREAM)
 ckpt_seconds = time.perf_counter() - t0
-checkpoint = temporal.export_checkpoint(
-    ckpt_result.checkpoint_path, ctx.out_dir / temporal.HYBRID_CHECKPOINT, variant=checkpoint_variant,
+checkpoint = hybrid.export_checkpoint(
+    ckpt_result.checkpoint_path, ctx.out_dir / hybrid.HYBRID_CHECKPOINT, variant=checkpoint_variant,
     frames_per_clip=int(T), data_set="synthetic CK+48" if ctx.synthetic else "CK+48",
     trained_on=f"CK+48 7class clips of folds {sorted(set(ck7.folds[~val_mask].tolist()))} "
                f"({int((~val_mask).sum())} clips)" + (f" + {len(extra[1])} FER-2013 Training images" if extra else ""),
@@ -531,7 +538,7 @@ summary["seeds"] = list(seeds)
 summary["ckplus48"] = {p: {col: {"mean": float(side[p].loc["mean", col]), "sd": float(side[p].loc["sd", col]),
                                  "per_fold": side[p].drop(index=["mean", "sd"])[col].round(4).tolist()}
                            for col in side[p].columns} for p in protocols}
-summary["claimed_ckplus_hybrid_accuracy"] = temporal.CLAIMED_CKPLUS_HYBRID_ACCURACY
+summary["claimed_ckplus_hybrid_accuracy"] = hybrid.CLAIMED_CKPLUS_HYBRID_ACCURACY
 summary["throughput"] = cost.to_dict(orient="records")
 summary["wall_seconds_per_run"] = {f"{p}/{v}": round(s, 1) for (p, v), s in wall.items()}
 if onset is not None:
@@ -542,7 +549,7 @@ summary["checkpoint"] = {"file": checkpoint.name, "variant": checkpoint_variant,
                          "val_acc": meta["val_metrics"]["val_acc"], "train_seconds": round(ckpt_seconds, 1)}
 summary["wall_seconds"] = round(time.perf_counter() - t_notebook, 1)
 save_json(ctx.out_dir / "summary.json", summary)
-print(f"saved {len(predictions):,} predictions and {len(metrics)} metric rows to {ctx.out_dir}")
+print(f"saved {len(predictions):,} predictions and {len(metrics)} metric rows to {display_path(ctx.out_dir)}")
 
 # %% [markdown]
 # ## What this notebook showed
@@ -554,7 +561,7 @@ for p in protocols:
                  f"{len(side[p]) - 2} subject-independent folds, mean ± sd over folds): " + "; ".join(
                      f"{col} {100 * side[p].loc['mean', col]:.1f} ± {100 * side[p].loc['sd', col]:.1f}%"
                      for col in side[p].columns)
-                 + f". Seed paper A claims {100 * temporal.CLAIMED_CKPLUS_HYBRID_ACCURACY:.1f}% for its hybrid on "
+                 + f". Seed paper A claims {100 * hybrid.CLAIMED_CKPLUS_HYBRID_ACCURACY:.1f}% for its hybrid on "
                    "its own split (not measured here).")
 if verdict:
     best = control[control["model"] == "spatial"][[*pc, "pair_accuracy"]].max()

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -49,11 +51,11 @@ top_k = 5  # most confused (true -> predicted) pairs listed per model
 # `calibration.csv` (ECE of every model) and `summary.json`.
 #
 # ```{note}
-# Rules used throughout (fixed in `fer_lib.report`): only the **report
+# Rules used throughout (fixed in `fer_lib.report.results`): only the **report
 # split** of each test set is analysed (FER-2013 *PrivateTest*, CK+ test
 # folds, the whole-sequence view `first100pct` of the CK+ sequences;
 # *PublicTest* selects models and is never reported). Each family is
-# represented by its **primary variant** (`fer_lib.report.PRIMARY_VARIANTS`:
+# represented by its **primary variant** (`fer_lib.report.results.PRIMARY_VARIANTS`:
 # spatial `transfer`, temporal `lstm`, hybrid `cnn-rnn`, else the first
 # present). Confusion counts are summed over folds and seeds: every CK+ clip is
 # tested once per seed.
@@ -64,9 +66,10 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from fer_lib import confusion, report
-from fer_lib.predictions import load_run_predictions
-from fer_lib.study import save_json, setup_notebook
+from fer_lib.evaluate import confusion
+from fer_lib.evaluate.predictions import load_run_predictions
+from fer_lib.report import results as report
+from fer_lib.run.notebook import save_json, setup_notebook
 
 ctx = setup_notebook("06_confusion_analysis", preset, data_dir, run_dir, seed)
 predictions = load_run_predictions(ctx.run_dir)
@@ -96,19 +99,18 @@ if not in_domain:
 # Rows are the true classes and sum to 100%; the diagonal is each class's
 # recall. The difference panel subtracts the spatial model's matrix from the
 # hybrid's (or, when one of them is absent, the first other comparison of
-# `fer_lib.report.FAMILY_COMPARISONS` available): **red on the diagonal** means
+# `fer_lib.report.results.FAMILY_COMPARISONS` available): **red on the diagonal** means
 # the hybrid recalls that class more often, **red off the diagonal** means it
 # makes that confusion more often.
 
 # %%
 counts_rows, matrices = [], {}
 for (dataset, protocol), frame in in_domain.items():
-    part = report.report_rows(frame)
-    arms = report.primary_arms(part)
+    arm_rows = report.primary_arm_rows(frame)
+    arms = {model: variant for model, variant in arm_rows}
     label = report.set_label(dataset, protocol)
     mats = {}
-    for model, variant in arms.items():
-        arm = report.select_arm(part, model, variant)
+    for (model, variant), arm in arm_rows.items():
         mats[f"{model}/{variant}"] = confusion.confusion_frame(arm, normalize="true")
         counts = confusion.confusion_frame(arm, normalize="none")
         counts_rows.append(counts.stack().rename("count").reset_index().assign(
@@ -141,15 +143,14 @@ counts_table.to_csv(ctx.out_dir / "confusion_counts.csv", index=False)
 # %%
 per_class_rows = []
 for (dataset, protocol), frame in in_domain.items():
-    part = report.report_rows(frame)
     tables = {}
-    for model, variant in report.primary_arms(part).items():
-        table = confusion.per_class_metrics(report.select_arm(part, model, variant))
+    for (model, variant), arm in report.primary_arm_rows(frame).items():
+        table = confusion.per_class_metrics(arm)
         tables[f"{model}/{variant}"] = table
         per_class_rows.append(table.reset_index().assign(dataset=dataset, protocol=protocol, model=model,
                                                          variant=variant))
     wide = pd.concat({k: t[["precision", "recall", "f1"]] for k, t in tables.items()}, axis=1)
-    wide[("", "samples")] = confusion.class_support(part)
+    wide[("", "samples")] = confusion.class_support(report.report_rows(frame))
     display(Markdown(f"**{report.set_label(dataset, protocol)}**"))
     display(wide.round(2))
 per_class = pd.concat(per_class_rows, ignore_index=True) if per_class_rows else pd.DataFrame()
@@ -158,7 +159,7 @@ per_class.to_csv(ctx.out_dir / "per_class.csv", index=False)
 # %% [markdown]
 # ## The most confused pairs
 #
-# First the pairs named in advance (`fer_lib.confusion.FOCUS_PAIRS`; CK+ has
+# First the pairs named in advance (`fer_lib.evaluate.confusion.FOCUS_PAIRS`; CK+ has
 # no neutral class, so sad/neutral exists only on FER-2013), then the
 # `top_k` most frequent confusions of each model, as a fraction of the true
 # class.
@@ -166,9 +167,8 @@ per_class.to_csv(ctx.out_dir / "per_class.csv", index=False)
 # %%
 pair_rows, top_rows = [], []
 for (dataset, protocol), frame in in_domain.items():
-    part = report.report_rows(frame)
-    for model, variant in report.primary_arms(part).items():
-        counts = confusion.confusion_frame(report.select_arm(part, model, variant), normalize="none")
+    for (model, variant), arm in report.primary_arm_rows(frame).items():
+        counts = confusion.confusion_frame(arm, normalize="none")
         ids = dict(dataset=dataset, protocol=protocol, model=model, variant=variant)
         pair_rows.append(confusion.focus_pair_rates(counts).assign(**ids))
         top_rows.append(confusion.confused_pairs(counts, k=top_k).assign(**ids))
@@ -198,10 +198,9 @@ for name, reason in no_images.items():
 for (dataset, protocol), frame in sets.items():
     if dataset not in sources:
         continue
-    part = report.report_rows(frame)
     rows, mismatched = [], 0
-    for model, variant in report.primary_arms(part).items():
-        r, m = confusion.error_example_rows(report.select_arm(part, model, variant), f"{model}/{variant}",
+    for (model, variant), arm in report.primary_arm_rows(frame).items():
+        r, m = confusion.error_example_rows(arm, f"{model}/{variant}",
                                             sources[dataset], n=n_examples, seed=ctx.seed)
         rows += r
         mismatched += m
@@ -277,12 +276,10 @@ for (dataset, protocol), frame in cross.items():
 cross_rows = []
 head = report.headline_table(sets)
 for (dataset, protocol), frame in cross.items():
-    part = report.report_rows(frame)
     label = report.set_label(dataset, protocol)
     source = protocol.split(":", 1)[1]
     mats = {}
-    for model, variant in report.primary_arms(part).items():
-        arm = report.select_arm(part, model, variant)
+    for (model, variant), arm in report.primary_arm_rows(frame).items():
         mats[f"{model}/{variant}"] = confusion.confusion_frame(arm, normalize="true")
         own = head[(head["dataset"] == source) & (~head["protocol"].str.startswith("cross:"))
                    & (head["model"] == model) & (head["variant"] == variant)]

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -45,12 +45,12 @@ alpha = 0.05  # family-wise error rate (Holm); the CIs are at 1 - alpha
 # **Inputs**: `<run_dir>/artifacts/*/predictions.parquet`. **Outputs** (in
 # `<run_dir>/artifacts/07_paired_tests/`): `paired_tests.csv` (every test, one
 # row per comparison, test set and test; columns in
-# `fer_lib.report.PAIRED_TEST_COLUMNS`), `claims_vs_measured.csv` and
+# `fer_lib.report.results.PAIRED_TEST_COLUMNS`), `claims_vs_measured.csv` and
 # `summary.json` (the p-values). The book's results page is generated from
 # them.
 #
 # ```{note}
-# Pairing rules (`fer_lib.report`): each family is represented by its primary
+# Pairing rules (`fer_lib.report.results`): each family is represented by its primary
 # variant (spatial `transfer`, temporal `lstm`, hybrid `cnn-rnn`, else the
 # first present); other variants are compared with their family's primary.
 # CK+ fold scores are averaged over seeds **within** each fold first, so that
@@ -67,9 +67,9 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from fer_lib import report
-from fer_lib.predictions import load_run_predictions
-from fer_lib.study import save_json, setup_notebook
+from fer_lib.evaluate.predictions import load_run_predictions
+from fer_lib.report import results as report
+from fer_lib.run.notebook import save_json, setup_notebook
 
 ctx = setup_notebook("07_paired_tests", preset, data_dir, run_dir, seed)
 predictions = load_run_predictions(ctx.run_dir)
@@ -199,7 +199,7 @@ print(tests.groupby(["level", "test"]).size().to_string() if len(tests) else "no
 #
 # The seed papers report "paired t-test, t = 7.82, p < 0.05" with *n = the
 # number of test samples*: a t-test over the 0/1 correctness of two trained
-# models on each test sample (`fer_lib.stats.naive_sample_ttest`). The
+# models on each test sample (`fer_lib.evaluate.stats.naive_sample_ttest`). The
 # table puts it beside the tests above, for the same comparisons.
 #
 # ```{admonition} What each test can and cannot conclude
@@ -235,7 +235,7 @@ else:
 # %% [markdown]
 # ## Claims vs. measured
 #
-# Every headline number of the seed papers (`fer_lib.report.CLAIMS`, with
+# Every headline number of the seed papers (`fer_lib.report.results.CLAIMS`, with
 # the protocol as they report it) next to the closest configuration this run
 # measured, with its protocol. A claim whose configuration is not in the run
 # says so; a claim on a configuration this study does not train (a CNN-RNN on

@@ -6,7 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -19,7 +19,7 @@
 # The study's models, applied to video the way the `fer-video` command applies
 # them: every frame is decoded, faces are detected every *k* frames and tracked
 # by optical flow in between, aligned like the training crops and classified
-# (`fer_lib.video.run_video_inference`, the command's function). This notebook
+# (`fer_lib.video.inference.run_video_inference`, the command's function). This notebook
 # runs the two checkpoints of the study on the same videos and shows:
 #
 # * the command's outputs (a table with one row per frame and face, an
@@ -68,7 +68,7 @@ throughput_frames = 30  # frames per throughput measurement
 # `throughput.png` and `summary.json` (every number quoted below).
 
 # %%
-# fer_lib.video draws on matplotlib Figure objects (no pyplot, so the command
+# fer_lib.video.inference draws on matplotlib Figure objects (no pyplot, so the command
 # line never touches a GUI backend); the inline backend is what renders them here.
 # %matplotlib inline
 import contextlib
@@ -80,23 +80,22 @@ import pandas as pd
 import torch
 from IPython.display import Markdown, display
 
-from fer_lib import paths
-from fer_lib.constants import CKPLUS_TO_FER2013
-from fer_lib.study import save_json, setup_notebook
-from fer_lib.video import (
+from fer_lib.core import paths
+from fer_lib.data.constants import CKPLUS_TO_FER2013
+from fer_lib.run.notebook import save_json, setup_notebook
+from fer_lib.video.analysis import (
     annotated_frames_figure,
     confident_frames,
-    benchmark_video,
     flicker_table,
-    load_video_model,
     plot_model_timelines,
     plot_throughput,
     render_synthetic_video,
-    run_video_inference,
     truth_agreement,
     video_frames_at,
 )
-from fer_lib.video_cli import main as fer_video
+from fer_lib.video.cli import main as fer_video
+from fer_lib.video.inference import benchmark_video, run_video_inference
+from fer_lib.video.model import load_video_model
 
 ctx = setup_notebook("08_video_inference", preset, data_dir, run_dir, seed)
 media = (paths.project_root() / media_dir).resolve()
@@ -130,7 +129,7 @@ summary["models"] = {name: {"checkpoint": f"{CHECKPOINTS[name][0]}/{CHECKPOINTS[
 # %% [markdown]
 # ```{warning}
 # With the smoke preset both checkpoints were trained for a few minutes on the
-# synthetic faces of `fer_lib.synthetic`. On the real videos their labels are
+# synthetic faces of `fer_lib.data.synthetic`. On the real videos their labels are
 # **meaningless**: those sections show that the pipeline runs end to end (and
 # how fast), not what the person feels. On the synthetic video, a new subject
 # drawn by the same generator, the labels do mean something and the truth is
@@ -140,7 +139,7 @@ summary["models"] = {name: {"checkpoint": f"{CHECKPOINTS[name][0]}/{CHECKPOINTS[
 #
 # ## A synthetic subject, rendered as a video
 #
-# `fer_lib.video.render_synthetic_video` draws one subject that is in no
+# `fer_lib.video.analysis.render_synthetic_video` draws one subject that is in no
 # training set (seed `synthetic_seed`) going from neutral to the apex of
 # `synthetic_sequences` expressions in turn, each apex held for three more
 # frames, at 15 frames per second (the 192x144 frames enlarged to 288x216),
@@ -258,7 +257,7 @@ for path in real_videos:
 # frame; the hybrid sees the face's last *T* frames, so its output might be
 # expected to change less from frame to frame. **Flicker** is measured as
 # label changes per second of the main face
-# (`fer_lib.video.label_changes_per_second`; frames without a face are
+# (`fer_lib.video.timeline.label_changes_per_second`; frames without a face are
 # skipped). On the synthetic video the true label changes at every cut
 # between expressions: the `truth` row is what a perfect model would show.
 # Two more columns help to read it: `mean_top_probability` (how sure the
@@ -349,7 +348,7 @@ if results:
 # %% [markdown]
 # ## Throughput
 #
-# `fer_lib.video.benchmark_video` runs the whole loop of the command (decode,
+# `fer_lib.video.inference.benchmark_video` runs the whole loop of the command (decode,
 # detect, track and align, classify, draw and write the annotated video) on
 # the first `throughput_frames` frames of `throughput_video` (640x360, one
 # face), detecting every frame and detecting every `detect_every` frames,
@@ -410,7 +409,7 @@ if throughput is not None:
 # ## From a shell
 #
 # The command behind all of this is `fer-video` (installed with the project;
-# `.venv/bin/fer-video`, or `python -m fer_lib.video_cli`):
+# `.venv/bin/fer-video`, or `python -m fer_lib.video.cli`):
 #
 # ```bash
 # # a video, with the study's spatial FER-2013 model of the smoke run (the default checkpoint)
@@ -452,7 +451,7 @@ if models:
             with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
                 code = fer_video(argv)
             cli[case] = {"exit_code": code, "stdout": out.getvalue(), "stderr": err.getvalue()}
-            print(f"$ fer-video {' '.join(argv[:1])} ...\n{out.getvalue()}{err.getvalue()}")
+            print(paths.display_text(f"$ fer-video {' '.join(argv[:1])} ...\n{out.getvalue()}{err.getvalue()}"))
 else:
     print("No checkpoint: the command needs one.")
 

@@ -41,18 +41,19 @@ def tiny_checkpoint(tmp_path_factory):
     """Factory of tiny spatial checkpoints: ``tiny_checkpoint(size=48, preprocessing=None, **model_kwargs)``.
 
     Each call returns the ``best.pt`` of a SmallCNN (7 FER-2013 classes,
-    ``model_kwargs`` of :func:`fer_lib.models.build_model`, e.g.
+    ``model_kwargs`` of :func:`fer_lib.models.cnn.build_model`, e.g.
     ``width=8``) trained for one epoch on 32 random ``uint8`` images of
-    ``size x size``, written by :func:`fer_lib.training.train_model` with
+    ``size x size``, written by :func:`fer_lib.train.loop.train_model` with
     ``preprocessing`` as its upstream preprocessing. Its predictions are
     meaningless; the file is a real checkpoint, which is what the tests of
     checkpoint readers need. Seeded, and built once per session and set of
     arguments.
     """
-    from fer_lib.constants import FER2013_CLASSES
-    from fer_lib.models import build_model
-    from fer_lib.reproducibility import seed_everything
-    from fer_lib.training import TrainConfig, train_model
+    from fer_lib.core.reproducibility import seed_everything
+    from fer_lib.data.constants import FER2013_CLASSES
+    from fer_lib.models.cnn import build_model
+    from fer_lib.train.config import TrainConfig
+    from fer_lib.train.loop import train_model
 
     made = {}
 

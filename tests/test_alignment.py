@@ -1,4 +1,4 @@
-"""Face detection, alignment, normalisation, sequences, caching and the data-set glue (fer_lib.faces).
+"""Face detection, alignment, normalisation, sequences, caching and the data-set glue (fer_lib.faces.datasets).
 
 The MTCNN tests run on ``skimage.data.astronaut()`` and on a tiny synthetic
 CK+ release written to a temporary folder (both work on a fresh machine); the
@@ -16,10 +16,13 @@ import pandas as pd
 import pytest
 from skimage import data
 
-from fer_lib import alignment as al
-from fer_lib import detection as dt
-from fer_lib import faces
-from fer_lib.alignment import (
+from fer_lib.core.errors import DataError
+from fer_lib.data.ckplus import load_ckplus_sequences
+from fer_lib.data.constants import CKPLUS_CLASSES
+from fer_lib.faces import alignment as al
+from fer_lib.faces import datasets as faces
+from fer_lib.faces import detection as dt
+from fer_lib.faces.alignment import (
     ALIGN_SIZES,
     NORMALIZATIONS,
     align_face,
@@ -32,10 +35,12 @@ from fer_lib.alignment import (
     template_points,
     transform_points,
 )
-from fer_lib.detection import FACE_STATUSES, detect_faces, read_image, read_video_frames
-from fer_lib.ckplus import load_ckplus_sequences
-from fer_lib.constants import CKPLUS_CLASSES
-from fer_lib.errors import DataError
+from fer_lib.faces.detection import (
+    FACE_STATUSES,
+    detect_faces,
+    read_image,
+    read_video_frames,
+)
 
 CK_SEQUENCE = ("ckplus", "sequences", "cohn-kanade-images", "S052", "004")
 
@@ -91,7 +96,7 @@ def ck_frames(shared_data_dir):
 
 def test_import_has_no_side_effects():
     code = (
-        "import sys, fer_lib.alignment, fer_lib.detection\n"
+        "import sys, fer_lib.faces.alignment, fer_lib.faces.detection\n"
         "heavy = [m for m in ('torch', 'facenet_pytorch', 'cv2') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )
@@ -519,7 +524,7 @@ TINY_RELEASE = dict(fer_per_class_train=1, fer_per_class_public=1, fer_per_class
 @pytest.fixture(scope="module")
 def tiny_release(tmp_path_factory):
     """A synthetic CK+ release (2 labelled sequences, 7-8 frames of 192x144, with Landmarks/)."""
-    from fer_lib import synthetic
+    from fer_lib.data import synthetic
 
     root = tmp_path_factory.mktemp("tiny") / "data"
     synthetic.write_synthetic_dataset(root, synthetic.SyntheticConfig(**TINY_RELEASE), progress=False)
@@ -633,7 +638,7 @@ def test_grid_figures_lay_out_panels():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from fer_lib import plots
+    from fer_lib.core import plots
 
     drawn = []
     fig = plots.grid_figure(5, lambda ax, k: drawn.append(k), ncols=3, panel_size=(1.0, 2.0), extra_height=0.5,

@@ -1,9 +1,8 @@
 """The audit's statistics and duplicate detection, on images with planted duplicates."""
 
 import numpy as np
-import pandas as pd
 
-from fer_lib.audit import (
+from fer_lib.data.audit import (
     duplicate_summary,
     find_duplicates,
     imbalance,

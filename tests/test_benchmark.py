@@ -1,4 +1,4 @@
-"""fer_lib.benchmark: matmul peak and the CPU precision grid (tiny sizes, no timing assertions)."""
+"""fer_lib.train.benchmark: matmul peak and the CPU precision grid (tiny sizes, no timing assertions)."""
 
 import json
 import math
@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from fer_lib import benchmark
-from fer_lib.models import MODEL_NAMES, build_model
-from fer_lib.training import cpu_bf16_supported
+from fer_lib.core.device import cpu_bf16_supported
+from fer_lib.models.cnn import MODEL_NAMES, build_model
+from fer_lib.train import benchmark
 
 TINY = dict(batch_size=8, steps=1, warmup=1, model_kwargs={"small": {"width": 8}}, matmul_n=64, matmul_repeats=1)
 
@@ -75,6 +75,18 @@ def test_grid_restores_thread_count_with_other_threads():
     before = torch.get_num_threads()
     benchmark.precision_grid(["small"], threads=(2,), precisions=("fp32",), **TINY)
     assert torch.get_num_threads() == before
+
+
+def test_grid_peak_never_falls_with_more_threads(monkeypatch):
+    # a measured 2-thread peak below the 1-thread one (small matrices, a noisy machine) is no ceiling
+    def fake_peak(dtype, n, repeats, device):
+        return {1: 90e9, 2: 60e9}[torch.get_num_threads()]
+
+    monkeypatch.setattr(benchmark, "matmul_peak_flops", fake_peak)
+    df = benchmark.precision_grid(["small"], threads=(2, 1), precisions=("fp32",), **TINY)
+    assert df.attrs["measured_peaks_gflops"] == {1: {"fp32": 90.0, "bf16": 90.0}, 2: {"fp32": 60.0, "bf16": 60.0}}
+    assert df.attrs["peaks_gflops"][2] == {"fp32": 90.0, "bf16": 90.0}
+    assert df.set_index("threads")["peak_gflops"].to_dict() == {1: 90.0, 2: 90.0}
 
 
 @pytest.mark.parametrize(

@@ -4,8 +4,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fer_lib.ckplus import load_ckplus48, load_ckplus_sequences, read_emotion_file, read_landmarks_file
-from fer_lib.errors import DataError
+from fer_lib.core.errors import DataError
+from fer_lib.data.ckplus import (
+    load_ckplus48,
+    load_ckplus_sequences,
+    read_emotion_file,
+    read_landmarks_file,
+)
 
 
 def _png(path, value=100, size=(20, 30)):

@@ -1,4 +1,4 @@
-"""Confusion matrices, confused pairs, error examples and calibration (fer_lib.confusion)."""
+"""Confusion matrices, confused pairs, error examples and calibration (fer_lib.evaluate.confusion)."""
 
 import matplotlib
 
@@ -9,11 +9,14 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from fer_lib import confusion, stats  # noqa: E402
-from fer_lib.ckplus import CKPlus48Data  # noqa: E402
-from fer_lib.constants import CKPLUS_CLASSES, FER2013_CLASSES  # noqa: E402
-from fer_lib.fer2013 import FER2013Data  # noqa: E402
-from fer_lib.predictions import predictions_frame  # noqa: E402
+from fer_lib.data.ckplus import CKPlus48Data  # noqa: E402
+from fer_lib.data.constants import CKPLUS_CLASSES, FER2013_CLASSES  # noqa: E402
+from fer_lib.data.fer2013 import FER2013Data  # noqa: E402
+from fer_lib.evaluate import (
+    confusion,  # noqa: E402
+    stats,
+)
+from fer_lib.evaluate.predictions import predictions_frame  # noqa: E402
 
 
 def frame_from(y_true, y_pred, class_names=("a", "b", "c"), conf=0.7, sample_ids=None, seed=0):

@@ -5,8 +5,8 @@ import pytest
 import torch
 from packaging.version import Version
 
-from fer_lib.environment import package_versions
-from fer_lib.reproducibility import seed_everything
+from fer_lib.core.environment import package_versions
+from fer_lib.core.reproducibility import seed_everything
 
 
 def test_mtcnn_runs_on_current_torch():
@@ -39,7 +39,7 @@ def test_seed_everything_returns_prints_and_repeats(capsys):
 
 
 def test_hardware_names_the_cpu_and_its_bf16():
-    from fer_lib.environment import hardware
+    from fer_lib.core.environment import hardware
 
     info = hardware()
     assert info["cpu_model"] and info["cpu_capability"] in ("DEFAULT", "AVX2", "AVX512", "ZVECTOR", "VSX", "NEON",

@@ -5,10 +5,9 @@ import pandas as pd
 import pytest
 import torch
 
-from fer_lib.constants import CKPLUS_CLASSES
-from fer_lib.experiments import protocol_subset, run_subject_folds
-from fer_lib.models import build_model
-from fer_lib.predictions import (
+from fer_lib.data.ckplus import protocol_subset
+from fer_lib.data.constants import CKPLUS_CLASSES
+from fer_lib.evaluate.predictions import (
     class_names_of,
     load_run_predictions,
     metrics_table,
@@ -16,7 +15,9 @@ from fer_lib.predictions import (
     predictions_frame,
     save_predictions,
 )
-from fer_lib.training import get_recipe
+from fer_lib.models.cnn import build_model
+from fer_lib.train.config import get_recipe
+from fer_lib.train.folds import run_subject_folds
 
 
 def test_protocol_subset_drops_contempt_and_reindexes():

@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from fer_lib.constants import FER2013_CLASSES
-from fer_lib.errors import DataError
-from fer_lib.fer2013 import find_fer2013, load_fer2013, read_fer2013_csv
+from fer_lib.core.errors import DataError
+from fer_lib.data.constants import FER2013_CLASSES
+from fer_lib.data.fer2013 import find_fer2013, load_fer2013, read_fer2013_csv
 
 
 def _row(value, n=2304):

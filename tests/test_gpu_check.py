@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from fer_lib import gpu_check
+from fer_lib.train import gpu_check
 
 
 def test_gpu_check_smoke_on_cpu(tmp_path):

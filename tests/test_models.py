@@ -6,7 +6,16 @@ import re
 import pytest
 import torch
 
-from fer_lib.augment import (
+from fer_lib.models.cnn import (
+    MODEL_NAMES,
+    RESNET18_IMAGENET_FILE,
+    ResNet18Gray,
+    SmallCNN,
+    VGGFace48,
+    build_model,
+    count_parameters,
+)
+from fer_lib.train.augment import (
     AUGMENT_PRESETS,
     TTA_MODES,
     AugmentConfig,
@@ -15,15 +24,6 @@ from fer_lib.augment import (
     default_tta_shift,
     get_augment_config,
     tta_views,
-)
-from fer_lib.models import (
-    MODEL_NAMES,
-    RESNET18_IMAGENET_FILE,
-    ResNet18Gray,
-    SmallCNN,
-    VGGFace48,
-    build_model,
-    count_parameters,
 )
 
 #: Expected parameter ranges (7 classes).

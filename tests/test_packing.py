@@ -8,13 +8,17 @@ import time
 
 import numpy as np
 import pytest
-from test_fer2013 import _write_png, write_csv  # the FER CSV and PNG writers of the loader tests
+from test_fer2013 import (  # the FER CSV and PNG writers of the loader tests
+    _write_png,
+    write_csv,
+)
 
-from fer_lib.errors import DataError
-from fer_lib.fer2013 import find_fer2013, load_fer2013
-from fer_lib.packing import (
+from fer_lib.core.errors import DataError
+from fer_lib.data.fer2013 import (
     MANIFEST_NAME,
     _npz_bytes,
+    find_fer2013,
+    load_fer2013,
     main,
     pack_fer2013,
     read_fer2013_packed,
@@ -96,7 +100,7 @@ def test_repacking_a_packed_folder_and_loaded_data(data_dir, packed, tmp_path):
 
 
 def test_image_folder_release_keeps_its_test_split_and_notes(tmp_path):
-    from fer_lib.constants import FER2013_CLASSES
+    from fer_lib.data.constants import FER2013_CLASSES
 
     for split in ("train", "test"):
         for k, name in enumerate(FER2013_CLASSES):
@@ -233,14 +237,14 @@ def test_cli(data_dir, tmp_path, capsys):
 
 def test_cli_as_module_and_no_side_effects_at_import(tmp_path):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    quiet = subprocess.run([sys.executable, "-c", "import fer_lib.packing"], cwd=tmp_path, env=env,
+    quiet = subprocess.run([sys.executable, "-c", "import fer_lib.data.fer2013"], cwd=tmp_path, env=env,
                            capture_output=True, text=True)
     assert quiet.returncode == 0 and quiet.stdout == quiet.stderr == "" and list(tmp_path.iterdir()) == []
-    bad = subprocess.run([sys.executable, "-m", "fer_lib.packing", "fer2013", "missing.csv.xz", "out"],
+    bad = subprocess.run([sys.executable, "-m", "fer_lib.data.fer2013", "pack", "missing.csv.xz", "out"],
                          cwd=tmp_path, env=env, capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stdout == ""
     assert bad.stderr.count("\n") == 1 and "missing.csv.xz: no such file" in bad.stderr
-    usage = subprocess.run([sys.executable, "-m", "fer_lib.packing", "csv"], cwd=tmp_path, env=env,
+    usage = subprocess.run([sys.executable, "-m", "fer_lib.data.fer2013", "csv"], cwd=tmp_path, env=env,
                            capture_output=True, text=True)
     assert usage.returncode == 2 and usage.stderr.count("\n") == 1 and "invalid choice: 'csv'" in usage.stderr
 
@@ -267,7 +271,7 @@ def test_csv_is_parsed_once_then_read_from_the_cache(data_dir, tmp_path, monkeyp
     entries = list((tmp_path / "cache" / "fer2013").glob("*/fer2013.packed"))
     assert len(entries) == 1 and first.source == str(csv)
     calls = []
-    monkeypatch.setattr("fer_lib.fer2013.read_fer2013_csv", lambda p: calls.append(p))  # must not be called
+    monkeypatch.setattr("fer_lib.data.fer2013.read_fer2013_csv", lambda p: calls.append(p))  # must not be called
     again = load_fer2013(csv)
     assert calls == [] and again.source == str(csv)
     assert_same(first, again)

@@ -1,15 +1,16 @@
 """The project's structure: notebooks, their jupytext pairs, the table of contents, presets, environment files."""
 
 import re
-import tomllib
 from pathlib import Path
 
 import jupytext
 import nbformat
 import pytest
+import tomllib
 import yaml
 
-from fer_lib import paths, pipeline
+from fer_lib.core import paths
+from fer_lib.run import layout, pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_NAME = re.compile(r"^\d{2}_[a-z0-9_]+$")
@@ -20,7 +21,7 @@ def sources():
 
 
 def test_toc_notebooks_and_pairs_agree():
-    toc_ids = list(pipeline.notebook_ids())
+    toc_ids = list(layout.notebook_ids())
     assert toc_ids, "book/_toc.yml lists no notebooks"
     assert toc_ids == sorted(toc_ids), "the TOC must list the numbered notebooks in order"
     assert toc_ids == sources(), "every notebooks/NN_slug.py must be in book/_toc.yml and vice versa"
@@ -51,16 +52,16 @@ def test_notebook_has_one_parameters_cell_with_literal_defaults(name):
 
 
 def test_other_toc_pages_exist_or_are_generated():
-    for entry in pipeline.toc_entries():
+    for entry in layout.toc_entries():
         if entry.startswith("notebooks/"):
             continue
-        assert (ROOT / "book" / f"{entry}.md").is_file() or entry in pipeline.GENERATED_PAGES, entry
+        assert (ROOT / "book" / f"{entry}.md").is_file() or entry in layout.GENERATED_PAGES, entry
 
 
 @pytest.mark.parametrize("preset", pipeline.available_presets())
 def test_presets_only_set_declared_parameters(preset):
     config = pipeline.load_preset(preset)
-    for name in pipeline.notebook_ids():
+    for name in layout.notebook_ids():
         defaults = pipeline.notebook_defaults(pipeline.read_source(name))
         pipeline.notebook_parameters(config, name, defaults)  # raises on unknown per-notebook keys
 
@@ -68,7 +69,7 @@ def test_presets_only_set_declared_parameters(preset):
 def test_smoke_preset_equals_the_notebook_defaults():
     # so that nbval (which runs the notebooks with their defaults) tests the smoke preset
     config = pipeline.load_preset("smoke")
-    for name in pipeline.notebook_ids():
+    for name in layout.notebook_ids():
         defaults = pipeline.notebook_defaults(pipeline.read_source(name))
         assert pipeline.notebook_parameters(config, name, defaults) == {}, name
 
@@ -125,8 +126,22 @@ def test_run_dirs_are_per_preset(tmp_path, monkeypatch):
         paths.resolve_run_dir("../x")
 
 
+def test_display_paths_never_show_the_machine(tmp_path, monkeypatch):
+    monkeypatch.delenv("FER_RUNS_DIR", raising=False)
+    monkeypatch.delenv("FER_DATA_DIR", raising=False)
+    assert paths.display_path(ROOT / "runs" / "real-cpu" / "artifacts") == "runs/real-cpu/artifacts"
+    assert paths.display_path(ROOT.parent / "shared" / "data") == "../shared/data"
+    assert paths.display_path(tmp_path / "x.mp4") == str(tmp_path / "x.mp4")  # elsewhere: as it is
+    monkeypatch.setenv("FER_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("FER_DATA_DIR", str(tmp_path / "data"))
+    assert paths.display_path(tmp_path / "runs" / "smoke" / "a.csv") == "$FER_RUNS_DIR/smoke/a.csv"
+    assert paths.display_path(tmp_path / "data" / "fer2013") == "$FER_DATA_DIR/fer2013"
+    text = f"outputs in {tmp_path / 'runs' / 'smoke'}\n  csv {tmp_path / 'data'}/x.csv and {ROOT}/README.md"
+    assert paths.display_text(text) == "outputs in $FER_RUNS_DIR/smoke\n  csv $FER_DATA_DIR/x.csv and ./README.md"
+
+
 def test_cache_lives_outside_the_project(tmp_path, monkeypatch):
-    from fer_lib.faces import alignment_cache_dir
+    from fer_lib.faces.datasets import alignment_cache_dir
 
     monkeypatch.setenv("FER_CACHE_DIR", str(tmp_path / "c"))
     assert alignment_cache_dir() == tmp_path / "c" / "alignment"
@@ -135,3 +150,63 @@ def test_cache_lives_outside_the_project(tmp_path, monkeypatch):
     assert paths.cache_root() == tmp_path / "xdg" / "fer-study"
     monkeypatch.delenv("XDG_CACHE_HOME")
     assert paths.project_root() not in paths.cache_root().parents
+
+
+#: fer_lib's rooms (subpackages) in dependency order: a module may import from
+#: its own room and the rooms before it, never from a later one (lazy imports
+#: inside functions included), as the package docstring says.
+ROOMS = ("core", "data", "evaluate", "faces", "models", "train", "experiments", "report", "video", "run")
+
+
+def fer_lib_imports():
+    """``(module, imported module)`` for every ``from fer_lib... import`` in the package, lazy ones included."""
+    import ast
+
+    pkg = ROOT / "fer_lib"
+    for path in sorted(pkg.rglob("*.py")):
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                raise AssertionError(f"{module}: relative import; fer_lib uses absolute imports")
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("fer_lib"):
+                for alias in node.names:
+                    full = f"{node.module}.{alias.name}"
+                    target = full if (ROOT / (full.replace(".", "/") + ".py")).is_file() else node.module
+                    yield module, target
+
+
+def test_every_module_lives_in_a_room():
+    pkg = ROOT / "fer_lib"
+    assert sorted(p.name for p in pkg.iterdir() if p.is_dir() and (p / "__init__.py").is_file()) == sorted(ROOMS)
+    assert sorted(p.name for p in pkg.glob("*.py")) == ["__init__.py"], "fer_lib's modules belong in its rooms"
+
+
+def test_rooms_import_only_earlier_rooms():
+    def room(module):
+        parts = module.split(".")
+        return parts[1] if len(parts) > 2 else None  # None: fer_lib itself (its __version__)
+
+    upward = sorted({(m, t) for m, t in fer_lib_imports()
+                     if room(t) is not None and ROOMS.index(room(t)) > ROOMS.index(room(m))})
+    assert not upward, f"imports from a later room: {upward}"
+
+
+def test_no_import_cycles_between_modules():
+    graph = {}
+    for module, target in fer_lib_imports():
+        if target != module:
+            graph.setdefault(module, set()).add(target)
+
+    def reaches(start, goal):
+        seen, todo = set(), [start]
+        while todo:
+            for nxt in graph.get(todo.pop(), ()):
+                if nxt == goal:
+                    return True
+                if nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
+        return False
+
+    cycles = sorted({tuple(sorted((a, b))) for a in graph for b in graph[a] if reaches(b, a)})
+    assert not cycles, f"modules that import each other (directly or through others): {cycles}"

@@ -1,4 +1,4 @@
-"""A run's metrics.json, publishing a run, and the committed published runs (fer_lib.publish)."""
+"""A run's metrics.json, publishing a run, and the committed published runs (fer_lib.run.publish)."""
 
 import json
 
@@ -6,11 +6,14 @@ import nbformat
 import numpy as np
 import pandas as pd
 import pytest
-
-from fer_lib import paths, pipeline, publish, report
-from fer_lib.constants import CKPLUS_CLASSES, FER2013_CLASSES
-from fer_lib.predictions import save_predictions
 from test_report import arm
+
+from fer_lib.core import paths
+from fer_lib.data.constants import CKPLUS_CLASSES, FER2013_CLASSES
+from fer_lib.evaluate.predictions import save_predictions
+from fer_lib.report import results as report
+from fer_lib.report.results import METRICS_FILE
+from fer_lib.run import layout, pipeline, publish
 
 
 @pytest.fixture
@@ -41,7 +44,7 @@ def finished_run(tmp_path):
     log = {"preset": "trial", "data_dir": str(tmp_path / "data"), "commit": "0123abc", "finished_utc": "2026-01-01",
            "hardware": {"cpu_cores": "2", "memory_gib": "24.0", "gpu": "none"}, "packages": {"torch": "2.13.0"},
            "notebooks": {}}
-    for k, notebook_id in enumerate(pipeline.notebook_ids()):
+    for k, notebook_id in enumerate(layout.notebook_ids()):
         nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(f"# {notebook_id}")])
         nbformat.write(nb, run / "notebooks" / f"{notebook_id}.ipynb")
         log["notebooks"][notebook_id] = {"notebook": notebook_id, "status": "ok", "seconds": 60.0 * (k + 1),
@@ -87,7 +90,7 @@ def test_publish_run_copies_results_only_and_regenerates_the_readme_block(finish
     readme.write_text(f"# Title\n\n{publish.README_MARKERS[0]}\nold table\n{publish.README_MARKERS[1]}\n\nrest\n")
     dest = publish.publish_run(finished_run, dest=tmp_path / "published" / "trial", readme=readme)
     files = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file())
-    assert files == ["metrics.json", *[f"notebooks/{n}.ipynb" for n in pipeline.notebook_ids()], "run_log.json"]
+    assert files == ["metrics.json", *[f"notebooks/{n}.ipynb" for n in layout.notebook_ids()], "run_log.json"]
     nb = nbformat.read(dest / "notebooks" / "03_spatial_baseline.ipynb", as_version=4)
     assert nb.metadata["fer_study"]["commit"] == "0123abc"
     text = readme.read_text()
@@ -131,11 +134,11 @@ needs_published = pytest.mark.skipif(not PUBLISHED, reason="no published run und
 @pytest.mark.parametrize("preset", PUBLISHED)
 def test_published_run_agrees_with_readme_and_results_page(preset):
     folder = publish.published_dir(preset)
-    metrics = json.loads((folder / publish.METRICS_FILE).read_text())
+    metrics = json.loads((folder / METRICS_FILE).read_text())
     location = folder.relative_to(paths.project_root()).as_posix()
     block = publish.readme_block_of()
     if block != publish.readme_block(metrics, location):
-        assert f"{location}/{publish.METRICS_FILE}" not in (block or ""), (
+        assert f"{location}/{METRICS_FILE}" not in (block or ""), (
             "the README's results block differs from what book/published metrics.json generates: "
             f"run `fer-study --publish --preset {preset}` again")
         pytest.skip(f"the README shows another published run than {preset}")
@@ -145,7 +148,7 @@ def test_published_run_agrees_with_readme_and_results_page(preset):
     for row in metrics["paired_tests"]:
         if row["level"] == "fold" and row["metric"] == "accuracy":
             assert f"| {row['p']:.3g} |" in page, row
-    for notebook_id in pipeline.notebook_ids():
+    for notebook_id in layout.notebook_ids():
         nb = nbformat.read(folder / "notebooks" / f"{notebook_id}.ipynb", as_version=4)
         assert nb.metadata["fer_study"]["commit"] == metrics["notebook_commits"][notebook_id]
         assert f"code: commit {metrics['notebook_commits'][notebook_id]}" in json.dumps(nb.cells[:8])
@@ -164,7 +167,7 @@ def test_published_run_agrees_with_readme_and_results_page(preset):
 def test_published_folder_holds_results_only(preset):
     folder = publish.published_dir(preset)
     files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
-    assert files == ["metrics.json", *[f"notebooks/{n}.ipynb" for n in pipeline.notebook_ids()], "run_log.json"]
+    assert files == ["metrics.json", *[f"notebooks/{n}.ipynb" for n in layout.notebook_ids()], "run_log.json"]
     assert sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) < 25 * 2**20
 
 

@@ -3,11 +3,15 @@
 import numpy as np
 import pytest
 
-from fer_lib.audit import duplicate_summary, find_duplicates, leaked_test_images
-from fer_lib.ckplus import find_ckplus_sequences, load_ckplus48, load_ckplus_sequences
-from fer_lib.constants import CKPLUS_CLASSES
-from fer_lib.fer2013 import load_fer2013
-from fer_lib.splits import subject_folds, subject_overlap
+from fer_lib.data.audit import duplicate_summary, find_duplicates, leaked_test_images
+from fer_lib.data.ckplus import (
+    find_ckplus_sequences,
+    load_ckplus48,
+    load_ckplus_sequences,
+)
+from fer_lib.data.constants import CKPLUS_CLASSES
+from fer_lib.data.fer2013 import load_fer2013
+from fer_lib.data.splits import subject_folds, subject_overlap
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,15 @@ import json
 import numpy as np
 import pytest
 
-from fer_lib.models import MODEL_NAMES
-from fer_lib.recipe_search import ABLATION_COLUMNS, ARMS, REFERENCE_ARM, ablation_table, run_arm
-from fer_lib.training import RECIPES, get_recipe
+from fer_lib.models.cnn import MODEL_NAMES
+from fer_lib.train.config import RECIPES, get_recipe
+from fer_lib.train.recipe_search import (
+    ABLATION_COLUMNS,
+    ARMS,
+    REFERENCE_ARM,
+    ablation_table,
+    run_arm,
+)
 
 
 def test_arms_are_valid_and_change_one_thing():

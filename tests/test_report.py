@@ -1,4 +1,4 @@
-"""Test sets, pairing rules, paired-test tables, claims and the results page (fer_lib.report)."""
+"""Test sets, pairing rules, paired-test tables, claims and the results page (fer_lib.report.results)."""
 
 import json
 
@@ -7,9 +7,16 @@ import pandas as pd
 import pytest
 from scipy import stats as st
 
-from fer_lib import publish, report, stats
-from fer_lib.constants import CKPLUS_CLASSES, FER2013_CLASSES
-from fer_lib.predictions import class_lists, load_run_predictions, predictions_frame, save_predictions
+from fer_lib.data.constants import CKPLUS_CLASSES, FER2013_CLASSES
+from fer_lib.evaluate import stats
+from fer_lib.evaluate.predictions import (
+    class_lists,
+    load_run_predictions,
+    predictions_frame,
+    save_predictions,
+)
+from fer_lib.report import results as report
+from fer_lib.run import publish
 
 CK = CKPLUS_CLASSES
 
@@ -97,6 +104,15 @@ def test_collect_test_sets_rejects_different_class_lists():
     shuffled = shuffled.drop(columns="class_names")  # and no class list saved with them
     with pytest.raises(ValueError, match="does not reproduce y_pred = argmax"):
         report.collect_test_sets({"nb": shuffled})
+
+
+def test_primary_arm_rows_are_the_reported_rows_of_each_primary_arm(ck_set):
+    rows = report.primary_arm_rows(ck_set)
+    assert list(rows) == [("spatial", "transfer"), ("temporal", "lstm"), ("hybrid", "cnn-rnn")]
+    reported = report.report_rows(ck_set)
+    for (model, variant), arm in rows.items():
+        pd.testing.assert_frame_equal(arm, report.select_arm(reported, model, variant))
+        assert set(arm["split"]) <= set(report.REPORT_SPLITS) and len(arm)
 
 
 def test_primary_variant_preference_then_sorted_fallback(ck_set):
@@ -233,7 +249,7 @@ def test_comparisons_families_then_variants(ck_set):
 
 
 def test_matched_control_is_compared_with_the_hybrid_at_fold_and_sample_level(ck_set):
-    from fer_lib.predictions import SPATIAL_CONTROL_VARIANT
+    from fer_lib.evaluate.predictions import SPATIAL_CONTROL_VARIANT
 
     assert report.matched_control_arms(ck_set) is None  # no control in this run
     control = folds_of("spatial", SPATIAL_CONTROL_VARIANT, [0.9, 0.8, 0.9, 0.9, 0.8])

@@ -7,13 +7,11 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from fer_lib.ckplus import CKPlus48Data, load_ckplus_sequences
-from fer_lib.constants import CKPLUS_CLASSES, FER2013_CLASSES
-from fer_lib.experiments import fold_masks, run_subject_folds
-from fer_lib.models import build_model
-from fer_lib.predictions import predictions_frame
-from fer_lib.sequences import (
-    ViewSet,
+from fer_lib.data.ckplus import CKPlus48Data, load_ckplus_sequences
+from fer_lib.data.constants import CKPLUS_CLASSES, FER2013_CLASSES
+from fer_lib.data.splits import ViewSet
+from fer_lib.evaluate.predictions import predictions_frame
+from fer_lib.faces.sequences import (
     align_sequences,
     align_study_sequences,
     ckplus48_clips,
@@ -35,7 +33,9 @@ from fer_lib.sequences import (
     split_fraction,
     window_clip,
 )
-from fer_lib.training import get_recipe
+from fer_lib.models.cnn import build_model
+from fer_lib.train.config import get_recipe
+from fer_lib.train.folds import fold_masks, run_subject_folds
 
 
 def fake_ck48(n_subjects=6):
@@ -72,7 +72,7 @@ def test_ckplus48_clips_join_folds_and_protocols():
 
 
 def test_load_study_clips_reads_ck48_folds_and_optional_sequences(tmp_path):
-    from fer_lib.study import NotebookContext
+    from fer_lib.run.notebook import NotebookContext
 
     data_dir, run_dir = tmp_path / "data", tmp_path / "run"
     rows = []
@@ -273,7 +273,7 @@ def test_align_study_sequences_uses_the_shared_cache_and_says_what_it_did(tmp_pa
 
 
 def test_select_predictions_restores_the_protocol_class_order():
-    from fer_lib.constants import CKPLUS_CLASSES_6
+    from fer_lib.data.constants import CKPLUS_CLASSES_6
 
     fer = predictions_frame(np.eye(7)[[0, 1]], np.array([0, 1]), ["0", "1"], FER2013_CLASSES, dataset="fer2013",
                             protocol="canonical", model="spatial", variant="s", seed=0, split="PrivateTest")

@@ -5,14 +5,21 @@ import pandas as pd
 import pytest
 import torch
 
-from fer_lib import spatial
-from fer_lib.ckplus import CKPlus48Data
-from fer_lib.constants import CKPLUS_CLASSES, CKPLUS_CLASSES_6, CKPLUS_TO_FER2013, FER2013_CLASSES
-from fer_lib.errors import DataError
-from fer_lib.fer2013 import FER2013Data
-from fer_lib.models import build_model
-from fer_lib.predictions import predictions_frame
-from fer_lib.training import get_recipe, load_checkpoint
+from fer_lib.core.errors import DataError
+from fer_lib.data.ckplus import CKPlus48Data
+from fer_lib.data.constants import (
+    CKPLUS_CLASSES,
+    CKPLUS_CLASSES_6,
+    CKPLUS_TO_FER2013,
+    FER2013_CLASSES,
+)
+from fer_lib.data.fer2013 import FER2013Data, fer2013_split_arrays
+from fer_lib.data.splits import sample_folds
+from fer_lib.evaluate.predictions import predictions_frame
+from fer_lib.experiments import spatial
+from fer_lib.models.checkpoint import load_checkpoint
+from fer_lib.models.init import transfer_model
+from fer_lib.train.config import get_recipe
 
 SIZE = 16
 
@@ -95,11 +102,11 @@ def test_resumed_fer_run_reports_the_training_time_of_every_epoch(fer_runs):
 
 
 def test_tta_comparison_scores_each_mode_like_predict(fer_runs):
-    from fer_lib.training import evaluate, predict
+    from fer_lib.train.predict import evaluate, predict
 
     runs, _ = fer_runs
     model, _ = load_checkpoint(runs.runs["checkpoint"].iloc[0], device="cpu")
-    X, y, _ = spatial.fer2013_split_arrays(toy_fer())["PublicTest"]
+    X, y, _ = fer2013_split_arrays(toy_fer())["PublicTest"]
     table = spatial.tta_comparison(model, X, y, ["none", "shift"])
     assert table["tta"].tolist() == ["none", "shift"] and table["views"].tolist() == [1, 10]
     expected = evaluate(predict(model, X, tta="shift"), y)["accuracy"]
@@ -147,17 +154,17 @@ def test_group_metrics_scores_each_test_set_on_its_own_classes():
 
 def test_fer2013_split_arrays_needs_the_canonical_splits():
     fer = toy_fer(14, 7)
-    splits = spatial.fer2013_split_arrays(fer)
+    splits = fer2013_split_arrays(fer)
     assert [len(splits[s][1]) for s in splits] == [14, 7, 7]
     folders = FER2013Data(fer.images, fer.labels, np.where(fer.usage == "Training", "Training", "Test"), "dir")
     with pytest.raises(DataError, match=r"splits \['PublicTest', 'PrivateTest'\] are missing"):
-        spatial.fer2013_split_arrays(folders)
+        fer2013_split_arrays(folders)
 
 
 def test_transfer_model_copies_features_and_makes_a_new_head(tiny_checkpoint):
     path = tiny_checkpoint(size=SIZE, width=4, fc_dim=16)
     source, _ = load_checkpoint(path, device="cpu")
-    model = spatial.transfer_model(path, 6, dropout=0.3)
+    model = transfer_model(path, 6, dropout=0.3)
     assert model.n_classes == 6 and model.dropout == 0.3
     assert model.model_spec["kwargs"]["width"] == 4 and model.model_spec["init"].startswith("fer2013:")
     src = source.state_dict()
@@ -248,14 +255,17 @@ def test_cross_dataset_predictions_leave_out_contempt(fer_runs):
     assert not np.allclose(fixed, probs)
 
 
-def test_ckplus_folds_join_on_sequence_ids():
+def test_sample_folds_join_on_sequence_ids_then_subjects():
     table = pd.DataFrame({"subject": ["S1", "S1", "S2"], "sequence_id": ["S1_1", "S1_2", "S2_1"], "fold": [0, 0, 1]})
-    assert spatial.ckplus_folds(table, ["S2_1", "S1_1"]).tolist() == [1, 0]
-    with pytest.raises(ValueError, match="1 clips have no fold"):
-        spatial.ckplus_folds(table, ["S3_1"])
+    assert sample_folds(table, ["S2_1", "S1_1"]).tolist() == [1, 0]
+    with pytest.raises(ValueError, match=r"no fold for sequence S3_1 \(subject None\)"):
+        sample_folds(table, ["S3_1"])
+    assert sample_folds(table, ["S1_9"], subjects=["S1"]).tolist() == [0]  # by subject
+    with pytest.raises(ValueError, match="subjects must have one entry per sample"):
+        sample_folds(table, ["S1_9"], subjects=[])
     bad = table.assign(fold=[0, 1, 1])
-    with pytest.raises(ValueError, match="subject in several folds"):
-        spatial.ckplus_folds(bad, ["S1_1"])
+    with pytest.raises(ValueError, match="puts subjects in several folds"):
+        sample_folds(bad, ["S1_1"])
 
 
 def test_run_ckplus_spatial_per_protocol_and_init(fer_runs):
@@ -324,7 +334,7 @@ def test_fold_accuracy_table_and_plot():
 def test_without_training_duplicates():
     import pandas as pd
 
-    from fer_lib.spatial import without_training_duplicates
+    from fer_lib.experiments.spatial import without_training_duplicates
 
     preds = pd.DataFrame({"sample_id": ["0", "5", "6", "7", "8"],
                           "split": ["Training", "PrivateTest", "PrivateTest", "PublicTest", "PrivateTest"]})

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from fer_lib.splits import fold_summary, subject_folds, subject_overlap
+from fer_lib.data.splits import fold_summary, subject_folds, subject_overlap
 
 
 def toy(n_subjects=30, per_subject=3, n_classes=4, seed=0):

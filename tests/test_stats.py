@@ -1,4 +1,4 @@
-"""Tests of fer_lib.stats against known values (hand formulas, scipy, statsmodels, pingouin)."""
+"""Tests of fer_lib.evaluate.stats against known values (hand formulas, scipy, statsmodels, pingouin)."""
 
 import math
 
@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats as st
 
-from fer_lib import stats as S
+from fer_lib.evaluate import stats as S
 
 # A small textbook example: d = a - b = [1, 0, 2, 1, 1], mean 1, var 0.5, sd = 1/sqrt(2),
 # so the paired t = 1 / (sd / sqrt(5)) = sqrt(10) with 4 dof.

@@ -1,4 +1,4 @@
-"""Tests of the synthetic data set generator (fer_lib.synthetic), on tiny configs."""
+"""Tests of the synthetic data set generator (fer_lib.data.synthetic), on tiny configs."""
 
 import dataclasses
 import gzip
@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fer_lib import synthetic as S
-from fer_lib.constants import (
+from fer_lib.data import synthetic as S
+from fer_lib.data.constants import (
     CKPLUS48_FRAMES_PER_CLIP,
     CKPLUS_CLASSES,
     CKPLUS_CODES,
@@ -394,6 +394,6 @@ def test_import_has_no_side_effects(tmp_path):
     import subprocess
     import sys
 
-    code = "import fer_lib.synthetic, os; print(sorted(os.listdir('.')))"
+    code = "import fer_lib.data.synthetic, os; print(sorted(os.listdir('.')))"
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

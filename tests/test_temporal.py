@@ -5,25 +5,27 @@ import pandas as pd
 import pytest
 import torch
 
-from fer_lib.reproducibility import seed_everything
-from fer_lib.temporal import (
+from fer_lib.core.reproducibility import seed_everything
+from fer_lib.experiments.hybrid import (
     HYBRID_VARIANTS,
-    HybridCNNRNN,
-    TemporalRNN,
-    build_frame_cnn,
-    build_hybrid,
-    build_temporal,
-    embedding_health,
     export_checkpoint,
-    fit_head,
-    head_warmup,
     hybrid_configuration,
-    load_cnn_init,
-    motion_features,
     training_throughput,
     variant_config,
 )
-from fer_lib.training import get_recipe, load_checkpoint, predict, train_model
+from fer_lib.models.checkpoint import load_checkpoint
+from fer_lib.models.init import load_cnn_init
+from fer_lib.models.temporal import (
+    HybridCNNRNN,
+    build_frame_cnn,
+    build_hybrid,
+    build_temporal,
+    motion_features,
+)
+from fer_lib.train.config import get_recipe
+from fer_lib.train.head import embedding_health, fit_head, head_warmup
+from fer_lib.train.loop import train_model
+from fer_lib.train.predict import predict
 
 TINY_CNN = {"width": 4, "fc_dim": 16}
 
@@ -65,7 +67,7 @@ def test_temporal_model_shapes_and_interface(rnn, pooling):
     assert out.shape == (6, 5)
     assert model.features(x).shape == (6, model.feature_dim)
     assert torch.allclose(model.classifier(model.features(x)), out)
-    assert model.model_spec["factory"] == "fer_lib.temporal:build_temporal"
+    assert model.model_spec["factory"] == "fer_lib.models.temporal:build_temporal"
     assert not any(isinstance(m, torch.nn.Conv2d) for m in model.modules()), "temporal-only: no learned convolution"
 
 
@@ -205,7 +207,7 @@ def test_fit_head_trains_only_the_layers_after_the_cnn():
     assert fit_head(frame_cnn, X.reshape(-1, 16, 16), np.repeat(y, 3), config, epochs=2)["epochs"] == 2
     assert torch.equal(frame_cnn.conv[0].weight, conv_before)
     assert fit_head(model, X, y, config, epochs=0)["epochs"] == 0
-    with pytest.raises(ValueError, match="fit_head needs a HybridCNNRNN or a fer_lib.models CNN"):
+    with pytest.raises(ValueError, match="fit_head needs a HybridCNNRNN or a fer_lib.models.cnn CNN"):
         fit_head(build_temporal(2), X, y, config, epochs=1)
     with pytest.raises(ValueError, match="X must be a uint8 array of 4 dimensions"):
         fit_head(model, X[:, 0], y, config, epochs=1)

@@ -13,21 +13,13 @@ import pytest
 import torch
 from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
 
-from fer_lib.models import build_model
-from fer_lib.reproducibility import seed_everything
-from fer_lib.training import (
-    CHECKPOINT_KEYS,
-    HISTORY_COLUMNS,
-    RECIPES,
-    DeviceDataset,
-    TrainConfig,
-    evaluate,
-    get_recipe,
-    load_checkpoint,
-    normalization_stats,
-    predict,
-    train_model,
-)
+from fer_lib.core.reproducibility import seed_everything
+from fer_lib.models.checkpoint import CHECKPOINT_KEYS, load_checkpoint
+from fer_lib.models.cnn import build_model
+from fer_lib.train.config import RECIPES, TrainConfig, get_recipe
+from fer_lib.train.data import DeviceDataset, normalization_stats
+from fer_lib.train.loop import HISTORY_COLUMNS, train_model
+from fer_lib.train.predict import evaluate, predict
 
 CLASSES = ("top", "bottom", "centre", "dark")
 #: History columns that do not depend on timing.
@@ -121,6 +113,22 @@ def test_load_checkpoint_round_trip(data, trained):
     # The checkpoint refuses inputs of another size (other preprocessing).
     with pytest.raises(ValueError, match=re.escape("X must have samples of shape (24, 24)")):
         predict(loaded, toy(4, size=32)[0])
+
+
+def test_checkpoints_of_the_flat_package_still_load_and_resume(data, tmp_path):
+    # checkpoints written before fer_lib's subpackages record "fer_lib.models:build_model"
+    cfg = config(epochs=2)
+    train_model(tiny_model(), data[0], data[1], cfg, out_dir=tmp_path, progress=False)
+    for name in ("best.pt", "last.pt"):
+        ckpt = torch.load(tmp_path / name, map_location="cpu", weights_only=True)
+        assert ckpt["metadata"]["model_spec"]["factory"] == "fer_lib.models.cnn:build_model"
+        ckpt["metadata"]["model_spec"]["factory"] = "fer_lib.models:build_model"
+        torch.save(ckpt, tmp_path / name)
+    model, meta = load_checkpoint(tmp_path / "best.pt", device="cpu")
+    assert meta["model_spec"]["factory"] == "fer_lib.models.cnn:build_model"
+    assert model.model_spec["factory"] == "fer_lib.models.cnn:build_model"
+    again = train_model(tiny_model(), data[0], data[1], cfg, out_dir=tmp_path, progress=False, resume=True)
+    assert again.completed and again.epochs_run == 2
 
 
 def test_same_seed_same_history(data):
@@ -307,24 +315,24 @@ def test_load_checkpoint_errors(tmp_path):
 
 def test_cpu_runtime_follows_native_bf16(monkeypatch):
     """bf16 autocast on a CPU with native bf16, float32 elsewhere; channels-last on CPU either way."""
-    from fer_lib import training
+    from fer_lib.train import runtime
 
     cfg = get_recipe("cpu", device="cpu")
-    monkeypatch.setattr(training, "cpu_bf16_supported", lambda: True)
-    rt = training._Runtime.from_config(cfg)
+    monkeypatch.setattr(runtime, "cpu_bf16_supported", lambda: True)
+    rt = runtime.Runtime.from_config(cfg)
     assert rt.amp_dtype == torch.bfloat16 and rt.channels_last and rt.precision == "bf16-autocast"
-    monkeypatch.setenv(training.CPU_BF16_ENV, "0")
-    assert training._Runtime.from_config(cfg).precision == "fp32"
-    monkeypatch.delenv(training.CPU_BF16_ENV)
-    assert training._Runtime.from_config(replace_cfg(cfg, amp=False)).precision == "fp32"
-    monkeypatch.setattr(training, "cpu_bf16_supported", lambda: False)
-    rt = training._Runtime.from_config(cfg)
+    monkeypatch.setenv(runtime.CPU_BF16_ENV, "0")
+    assert runtime.Runtime.from_config(cfg).precision == "fp32"
+    monkeypatch.delenv(runtime.CPU_BF16_ENV)
+    assert runtime.Runtime.from_config(replace_cfg(cfg, amp=False)).precision == "fp32"
+    monkeypatch.setattr(runtime, "cpu_bf16_supported", lambda: False)
+    rt = runtime.Runtime.from_config(cfg)
     assert rt.amp_dtype is None and rt.channels_last and rt.precision == "fp32"
     info = rt.describe()
     assert info["device"] == "cpu" and info["cpu_bf16"] is False and info["threads"] == torch.get_num_threads()
-    text = training.runtime_text(info)
+    text = runtime.runtime_text(info)
     assert text.startswith("cpu, fp32 (no native bf16: ") and "channels-last" in text
-    assert training._Runtime.from_config(replace_cfg(cfg, channels_last=False)).channels_last is False
+    assert runtime.Runtime.from_config(replace_cfg(cfg, channels_last=False)).channels_last is False
 
 
 def replace_cfg(cfg, **changes):
@@ -335,9 +343,9 @@ def replace_cfg(cfg, **changes):
 
 def test_bf16_training_step_keeps_float32_weights_and_loss(data, monkeypatch):
     """The CPU bf16 path trains (forced on, emulated where the CPU lacks bf16) and records its precision."""
-    from fer_lib import training
+    from fer_lib.train import runtime
 
-    monkeypatch.setattr(training, "cpu_bf16_supported", lambda: True)
+    monkeypatch.setattr(runtime, "cpu_bf16_supported", lambda: True)
     (X, y), (Xv, yv) = data
     model = tiny_model()
     r = train_model(model, (X, y), (Xv, yv), config(epochs=1), progress=False)
@@ -347,19 +355,19 @@ def test_bf16_training_step_keeps_float32_weights_and_loss(data, monkeypatch):
 
 
 def test_cpu_threads(monkeypatch):
-    from fer_lib import training
+    from fer_lib.train import runtime
 
     before = torch.get_num_threads()
     try:
-        monkeypatch.setenv(training.THREADS_ENV, "1")
-        assert training.cpu_threads() == 1 == torch.get_num_threads()
-        monkeypatch.setenv(training.THREADS_ENV, "two")
+        monkeypatch.setenv(runtime.THREADS_ENV, "1")
+        assert runtime.cpu_threads() == 1 == torch.get_num_threads()
+        monkeypatch.setenv(runtime.THREADS_ENV, "two")
         with pytest.raises(ValueError, match="FER_NUM_THREADS must be a positive integer; got 'two'"):
-            training.cpu_threads()
-        monkeypatch.delenv(training.THREADS_ENV)
+            runtime.cpu_threads()
+        monkeypatch.delenv(runtime.THREADS_ENV)
         with pytest.raises(ValueError, match="n_threads must be an integer >= 1; got 0"):
-            training.cpu_threads(0)
-        assert training.cpu_threads(before) == before
+            runtime.cpu_threads(0)
+        assert runtime.cpu_threads(before) == before
     finally:
         torch.set_num_threads(before)
 

@@ -1,4 +1,4 @@
-"""Video inference (fer_lib.video) and the fer-video command, on small generated inputs.
+"""Video inference (fer_lib.video.inference) and the fer-video command, on small generated inputs.
 
 A tiny checkpoint (SmallCNN width 8, one epoch on random 48x48 images) stands in
 for a trained model: its predictions are meaningless, but everything around them
@@ -18,32 +18,25 @@ import pandas as pd
 import pytest
 import torch
 
-from fer_lib.constants import CKPLUS_CLASSES, FER2013_CLASSES
-from fer_lib.errors import DataError
-from fer_lib.models import build_model
-from fer_lib.video import (
-    PREDICTION_COLUMNS,
-    VideoModel,
+from fer_lib.core.errors import DataError
+from fer_lib.data.constants import CKPLUS_CLASSES, FER2013_CLASSES
+from fer_lib.models.cnn import build_model
+from fer_lib.video.analysis import (
     annotated_frames_figure,
     confident_frames,
-    default_checkpoint,
-    default_out_dir,
-    face_preprocessing_from_metadata,
-    face_preprocessing_text,
     flicker_table,
-    label_changes_per_second,
-    load_video_model,
     main_face,
     plot_model_timelines,
     plot_throughput,
-    probability_columns,
     render_synthetic_video,
-    run_video_inference,
-    track_summary,
     truth_agreement,
     video_frames_at,
 )
-from fer_lib.video_cli import main
+from fer_lib.video.cli import main
+from fer_lib.video.inference import PREDICTION_COLUMNS, run_video_inference
+from fer_lib.video.media import default_checkpoint, default_out_dir
+from fer_lib.video.model import VideoModel, face_preprocessing_from_metadata, face_preprocessing_text, load_video_model
+from fer_lib.video.timeline import label_changes_per_second, probability_columns, track_summary
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PROB_COLS = probability_columns(FER2013_CLASSES)
@@ -223,7 +216,7 @@ def test_corrupt_video_one_line_error_and_exit_code(checkpoint, media, tmp_path)
     assert not (tmp_path / "lib").exists()  # nothing is written for a bad input
     env = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT))
     proc = subprocess.run(
-        [sys.executable, "-m", "fer_lib.video_cli", str(media["corrupt"]), "--checkpoint", str(checkpoint),
+        [sys.executable, "-m", "fer_lib.video.cli", str(media["corrupt"]), "--checkpoint", str(checkpoint),
          "--out", str(tmp_path / "cli")],
         capture_output=True, text=True, env=env, timeout=120,
     )

@@ -1,0 +1,1 @@
+"""Evaluation: one predictions format, statistics, confusion analysis."""

@@ -1,0 +1,1 @@
+"""Faces: detection, alignment, data-set-level alignment and CK+ sequences."""

@@ -1,0 +1,1 @@
+"""Running the study: the notebook context, the pipeline (``fer-study``), publishing."""

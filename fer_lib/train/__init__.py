@@ -1,0 +1,1 @@
+"""Training: recipes and the loop, augmentation, the CK+ fold protocol, the head warm-up, benchmarks, recipe search."""
