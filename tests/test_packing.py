@@ -215,21 +215,21 @@ def test_limit_smaller_than_one_row(data_dir, tmp_path):
 
 
 def test_cli(data_dir, tmp_path, capsys):
-    assert main(["fer2013", str(data_dir), str(tmp_path / "out"), "--max-part-mib", str(TINY_MIB)]) == 0
+    assert main(["pack", str(data_dir), str(tmp_path / "out"), "--max-part-mib", str(TINY_MIB)]) == 0
     out = capsys.readouterr().out
     assert "packed 40 rows" in out and "part-000.npz  rows 0-" in out and "MiB in all" in out
     assert main(["verify", str(tmp_path / "out" / "fer2013.packed")]) == 0
     assert capsys.readouterr().out.startswith("ok: ")
 
-    assert main(["fer2013", str(tmp_path / "nope.csv"), str(tmp_path / "o2")]) == 2
+    assert main(["pack", str(tmp_path / "nope.csv"), str(tmp_path / "o2")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "nope.csv: no such file" in err and err.count("\n") == 1
 
-    assert main(["fer2013", str(data_dir), str(tmp_path / "o3"), "--max-part-mib", "0"]) == 2
+    assert main(["pack", str(data_dir), str(tmp_path / "o3"), "--max-part-mib", "0"]) == 2
     assert capsys.readouterr().err == "error: max_part_mib must be a number > 0 (MiB); got 0.0\n"
 
     with pytest.raises(SystemExit) as exc:
-        main(["fer2013", str(data_dir), str(tmp_path / "o4"), "--max-part-mib", "many"])
+        main(["pack", str(data_dir), str(tmp_path / "o4"), "--max-part-mib", "many"])
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "invalid float value: 'many'" in err
