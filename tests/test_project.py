@@ -138,6 +138,8 @@ def test_display_paths_never_show_the_machine(tmp_path, monkeypatch):
     assert paths.display_path(tmp_path / "data" / "fer2013") == "$FER_DATA_DIR/fer2013"
     text = f"outputs in {tmp_path / 'runs' / 'smoke'}\n  csv {tmp_path / 'data'}/x.csv and {ROOT}/README.md"
     assert paths.display_text(text) == "outputs in $FER_RUNS_DIR/smoke\n  csv $FER_DATA_DIR/x.csv and ./README.md"
+    other = f"{tmp_path / 'runs'}2/a.csv {ROOT.parent}space/c"  # folders that only start like a root stay
+    assert paths.display_text(other) == other
 
 
 def test_cache_lives_outside_the_project(tmp_path, monkeypatch):

@@ -15,6 +15,7 @@ Environment variables:
 """
 
 import os
+import re
 from pathlib import Path
 
 from fer_lib.core.errors import DataError
@@ -129,7 +130,8 @@ def display_text(text):
     if os.environ.get("FER_DATA_DIR"):
         roots.append(_absolute(os.environ["FER_DATA_DIR"]))
     for root in sorted({Path(os.path.abspath(r)) for r in roots}, key=lambda r: len(str(r)), reverse=True):
-        text = text.replace(str(root), display_path(root))
+        # whole path components only: /work must not rewrite /workspace
+        text = re.sub(re.escape(str(root)) + r"(?![\w.-])", display_path(root).replace("\\", "\\\\"), text)
     return text
 
 
