@@ -20,14 +20,16 @@ One subpackage per room, each depending only on the rooms above it:
     recipes and the training loop, augmentation, the CK+ fold protocol, the
     head warm-up, benchmarks, the recipe search, the GPU check.
 ``experiments``
-    the notebooks' experiment code: the spatial baseline (notebook 03) and
-    the hybrid (notebook 05).
+    the notebooks' experiment code: the alignment comparisons (notebook
+    02), the spatial baseline and its tables (notebook 03), the hybrid
+    (notebook 05).
 ``report``
     the results page: arms, tests, claims.
 ``video``
-    video inference and ``fer-video``.
+    video inference, ``fer-video``, and notebook 08's tables and summary.
 ``run``
-    the notebook context, the pipeline (``fer-study``) and publishing.
+    the notebook context (each notebook's declared ``upstream`` artefacts
+    and ``products``), the pipeline (``fer-study``) and publishing.
 
 Importing the package has no side effects: nothing is downloaded, seeded or
 written until a function is called.

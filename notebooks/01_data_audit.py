@@ -37,9 +37,11 @@ run_dir = None  # None: <runs root>/<preset> (FER_RUNS_DIR sets the root)
 seed = 0  # seed of the CK+ folds and of the example draws
 n_folds = 10  # subject-independent CK+ folds
 near_max_mad = 4.0  # near-duplicate threshold: mean absolute grey-level difference
+upstream = {}  # artefacts of earlier notebooks read here: none (the data folder only)
+products = ["audit.json", "ckplus48_folds.csv", "fer2013_duplicates.csv"]  # in <run_dir>/artifacts/01_data_audit/
 
 # %% [markdown]
-# **Inputs**: the data folder. **Outputs** (in `<run_dir>/artifacts/01_data_audit/`):
+# **Inputs**: the data folder. **Outputs** (`products`, in `<run_dir>/artifacts/01_data_audit/`):
 # `audit.json` (every figure quoted below), `ckplus48_folds.csv` (the fold of
 # each CK+48 clip) and `fer2013_duplicates.csv` (the duplicate pairs).
 
@@ -52,7 +54,7 @@ from fer_lib.data import audit
 from fer_lib.data.splits import fold_summary, subject_folds, subject_overlap
 from fer_lib.run.notebook import save_json, setup_notebook
 
-ctx = setup_notebook("01_data_audit", preset, data_dir, run_dir, seed)
+ctx = setup_notebook("01_data_audit", preset, data_dir, run_dir, seed, upstream=upstream, products=products)
 loaded, absent = audit.load_datasets(ctx.data_dir)
 for name, reason in absent.items():
     print(f"absent: {name}: {reason}")
@@ -112,7 +114,7 @@ if fer is not None:
 # %%
 if fer is not None:
     pairs = audit.find_duplicates(fer.images, fer.usage, fer.labels, near_max_mad=near_max_mad)
-    pairs.to_csv(ctx.out_dir / "fer2013_duplicates.csv", index=False)
+    pairs.to_csv(ctx.product("fer2013_duplicates.csv"), index=False)
     dup = audit.duplicate_summary(pairs, fer.splits)
     leaked = audit.leaked_test_images(pairs, fer.splits[0], fer.splits[1:])
     summary["fer2013"]["duplicates"] = dup.to_dict(orient="records")
@@ -183,7 +185,7 @@ if ck48 is not None:
     folds = subject_folds(ck48.subjects, ck48.labels, n_folds=n_folds, seed=ctx.seed, order_key=ck48.sequence_ids)
     overlap = subject_overlap(ck48.subjects, folds)
     fold_table = fold_summary(ck48.subjects, ck48.labels, folds, ck48.class_names)
-    table.assign(fold=folds).to_csv(ctx.out_dir / "ckplus48_folds.csv", index=False)
+    table.assign(fold=folds).to_csv(ctx.product("ckplus48_folds.csv"), index=False)
     summary["ckplus48"]["folds"] = {"n_folds": n_folds, "subjects_in_several_folds": len(overlap),
                                     "clips_per_fold": fold_table["n_samples"].tolist()}
     print(f"subjects found in more than one fold: {len(overlap)}")
@@ -237,7 +239,7 @@ if seqs is not None:
     plt.show()
 
 # %%
-save_json(ctx.out_dir / "audit.json", summary)
+save_json(ctx.product("audit.json"), summary)
 
 # %% [markdown]
 # ## What the audit showed

@@ -57,21 +57,27 @@ media_dir = "../shared/data/media"  # photos and videos (relative to the project
 video_step = 6  # keep every n-th video frame
 video_max_frames = 12  # frames decoded per video
 drift_threshold = 2.0  # eye motion (crop pixels between consecutive frames) counted as unstable
+upstream = {}  # artefacts of earlier notebooks read here: none (the data folder only)
+products = ["ckplus_aligned.npz", "alignment.json", "ckplus_frames.parquet", "ckplus_sequences.csv",
+            "ckplus_eye_drift.csv", "media_frames.csv"]  # written to <run_dir>/artifacts/02_alignment/
 
 # %% [markdown]
 # **Inputs**: the CK+ sequences of the data folder (official release layout)
-# and the media folder. **Outputs** (in `<run_dir>/artifacts/02_alignment/`):
-# `alignment.json` (every number quoted below, and the `params` of the CK+
-# alignment), `ckplus_frames.parquet` (one record per frame: status, box,
-# points, alignment matrix), `ckplus_sequences.csv` (status counts per
-# sequence), `ckplus_eye_drift.csv` and, with media, `media_frames.csv`.
-# The crops themselves are in the alignment cache, outside the project
-# (`~/.cache/fer-study/alignment/`, or `$FER_CACHE_DIR/alignment/`).
+# and the media folder. **Outputs** (`products`, in
+# `<run_dir>/artifacts/02_alignment/`): `ckplus_aligned.npz` (the aligned
+# crops of every sequence and which frames had a face: notebooks 04 and 05
+# read them from there, they do not align again), `alignment.json` (every
+# number quoted below, and the `params` of the CK+ alignment),
+# `ckplus_frames.parquet` (one record per frame: status, box, points,
+# alignment matrix), `ckplus_sequences.csv` (status counts per sequence),
+# `ckplus_eye_drift.csv` and, with media, `media_frames.csv`.
 #
 # ```{note}
-# Later notebooks get the same crops back, without aligning again, with
-# `faces.align_ckplus_sequences(seqs, cache_dir=faces.alignment_cache_dir(), **params)`,
-# where `params` is `alignment.json`'s `ckplus.params`.
+# Re-runs of this notebook read the crops back from the alignment cache,
+# outside the project (`~/.cache/fer-study/alignment/`, or
+# `$FER_CACHE_DIR/alignment/`), keyed by the input files' bytes and every
+# parameter. `ckplus_aligned.npz` holds face crops derived from the data
+# set: it stays in the run folder and is never published.
 # ```
 
 # %%
@@ -84,18 +90,20 @@ from fer_lib.core import paths, plots
 from fer_lib.core.errors import DataError
 from fer_lib.data.ckplus import find_ckplus_sequences, load_ckplus_sequences
 from fer_lib.data.constants import CKPLUS_CLASSES
+from fer_lib.experiments import alignment as alignment_study
 from fer_lib.faces import datasets as faces
 from fer_lib.faces.alignment import NORMALIZATIONS, align_face
-from fer_lib.faces.detection import detect_faces, read_image, read_video_frames
+from fer_lib.faces.detection import read_image, read_video_frames
+from fer_lib.faces.sequences import ALIGNED_SEQUENCES_FILE, save_aligned_sequences
 from fer_lib.run.notebook import save_json, setup_notebook
 
-ctx = setup_notebook("02_alignment", preset, data_dir, run_dir, seed)
+ctx = setup_notebook("02_alignment", preset, data_dir, run_dir, seed, upstream=upstream, products=products)
 cache_dir = faces.alignment_cache_dir()
 media = (paths.project_root() / media_dir).resolve()
 try:
     seqs = load_ckplus_sequences(find_ckplus_sequences(ctx.data_dir))
 except DataError as err:
-    seqs = None
+    seqs, seqs_missing = None, str(err)
     print(f"absent: CK+ sequences: {err}")
 summary = {"data_dir_is_synthetic": ctx.synthetic, "cache_dir": "alignment cache (fer_lib.faces.datasets.alignment_cache_dir)",
            "normalization": normalization, "clip_length": clip_length}
@@ -209,7 +217,7 @@ if seqs is not None and not missed.empty:
 # %% tags=["nbval-check-output"]
 if seqs is not None:
     drift = faces.eye_drift(aligned.records)
-    drift.to_csv(ctx.out_dir / "ckplus_eye_drift.csv", index=False)
+    drift.to_csv(ctx.product("ckplus_eye_drift.csv"), index=False)
     summary["ckplus"]["eye_drift"] = faces.drift_summary(drift, drift_threshold)
     d = summary["ckplus"]["eye_drift"]
     print(f"eye drift between consecutive frames ({d['n_pairs']} pairs, {size}x{size} crops): "
@@ -238,30 +246,16 @@ if seqs is not None:
 # %%
 use_mtcnn = faces.mtcnn_available()
 has_landmarks = seqs is not None and "landmarks" in aligned.methods
-check = {}
 if seqs is None:
     print("No CK+ sequences; skipping.")
 elif not has_landmarks:
     print("This data set has no landmarks: the alignment above already comes from "
           f"{', '.join(sorted(set(aligned.methods)))}; there is nothing to compare it with.")
 else:
-    rng = np.random.default_rng(ctx.seed)
-    pick = np.sort(rng.choice(len(aligned), size=min(check_sequences, len(aligned)), replace=False))
-    subset = [aligned.sequences[i] for i in pick]
-    reference = aligned.records[aligned.records["sequence_id"].isin([s.sequence_id for s in subset])]
-    for detector in ("mtcnn", "haar") if use_mtcnn else ("haar",):
-        run = faces.align_ckplus_sequences(subset, detector, 1, size, cache_dir, color=color)
-        check[detector] = (run, faces.point_error(run.records, reference))
-        status_rows[f"CK+ subset, {detector}"] = run.records
-    rows = []
-    for detector, (run, err) in check.items():
-        counts = faces.status_counts(run.records).iloc[0]
-        rows.append({"detector": detector, "frames": int(counts["n_frames"]),
-                     "found": int(counts["n_frames"] - counts["none"]), "found_rate": counts["found_rate"],
-                     "eye_error_px_median": err["eye_error_px"].median(),
-                     "eye_error_iod_median": err["eye_error_iod"].median(),
-                     "eye_error_iod_p95": err["eye_error_iod"].quantile(0.95)})
-    check_table = pd.DataFrame(rows).set_index("detector")
+    check_table, subset, check_records = alignment_study.detector_check(
+        aligned, check_sequences, ("mtcnn", "haar") if use_mtcnn else ("haar",), size, cache_dir, color=color,
+        seed=ctx.seed)
+    status_rows.update({f"CK+ subset, {d}": rec for d, rec in check_records.items()})
     summary["detector_check"] = {"sequences": [s.sequence_id for s in subset],
                                  "by_detector": check_table.to_dict(orient="index")}
     print(f"{len(subset)} sequences ({sum(s.n_frames for s in subset)} frames): "
@@ -283,28 +277,16 @@ else:
 tracking = None
 if seqs is not None and use_mtcnn:
     compared = subset if has_landmarks else list(aligned.sequences)
-    every = faces.align_ckplus_sequences(compared, "mtcnn", 1, size, cache_dir, color=color)
-    tracked = faces.align_ckplus_sequences(compared, "mtcnn", tracked_detect_every, size, cache_dir, color=color)
-    status_rows[f"CK+ MTCNN, detect every {tracked_detect_every}"] = tracked.records
-    drift_every = faces.eye_drift(every.records)
-    drift_tracked = faces.eye_drift(tracked.records, reference=every.records)
-    both = drift_every.merge(drift_tracked, on=["sequence_id", "frame"], suffixes=("_every", "_tracked"))
-    gap = np.hypot(both["eye_x_every"] - both["eye_x_tracked"], both["eye_y_every"] - both["eye_y_tracked"])
-    tracking = {"detect_every": tracked_detect_every, "n_sequences": len(compared), "n_frames": tracked.n_frames,
-                "tracked_frames": int(tracked.records["tracked"].sum()),
-                "status_counts": faces.status_summary(tracked.records),
-                "eye_drift_every_frame": faces.drift_summary(drift_every, drift_threshold),
-                "eye_drift_tracked": faces.drift_summary(drift_tracked, drift_threshold),
-                "eye_gap_tracked_vs_every_px": {"median": float(gap.median()), "max": float(gap.max())}}
+    tracking, table, tracked_records = alignment_study.tracking_comparison(
+        compared, tracked_detect_every, size, cache_dir, color=color, drift_threshold=drift_threshold)
+    status_rows[f"CK+ MTCNN, detect every {tracked_detect_every}"] = tracked_records
     summary["tracking"] = tracking
-    table = pd.DataFrame({"detect every frame": tracking["eye_drift_every_frame"],
-                          f"detect every {tracked_detect_every}": tracking["eye_drift_tracked"]}).T
-    print(f"{tracked.n_frames} frames of {len(compared)} sequences; detect every {tracked_detect_every}: "
+    print(f"{tracking['n_frames']} frames of {len(compared)} sequences; detect every {tracked_detect_every}: "
           f"{tracking['tracked_frames']} frames tracked, {tracking['status_counts']['none']} without a face")
     print("eye drift inside the crops (px), with the every-frame detections as evidence:")
-    display(table[["n_pairs", "median_px", "p95_px", "max_px", "n_over_threshold"]].astype(float).round(3)
-            .astype({"n_pairs": int, "n_over_threshold": int}))
-    print(f"the tracked crops put the eyes {gap.median():.2f} px (median; max {gap.max():.2f} px) "
+    display(table.round(3))
+    gap = tracking["eye_gap_tracked_vs_every_px"]
+    print(f"the tracked crops put the eyes {gap['median']:.2f} px (median; max {gap['max']:.2f} px) "
           "from where the every-frame crops put them")
 elif seqs is not None:
     print("facenet-pytorch (MTCNN) is not installed; skipping the comparison.")
@@ -407,18 +389,9 @@ else:
 # %%
 media_records = []
 if photos:
-    images = [read_image(p, color="rgb") for p in photos]
-    photo_det = [detect_faces([im]) for im in images]
-    photo_table = pd.DataFrame({
-        "file": [p.name for p in photos],
-        "size": [f"{im.shape[1]}x{im.shape[0]}" for im in images],
-        "status": [d.status[0] for d in photo_det],
-        "faces_seen": [int(d.n_faces[0]) for d in photo_det],
-        "kept_score": [d.scores[0] for d in photo_det],
-    })
-    rec = pd.concat([d.to_frame() for d in photo_det], ignore_index=True)
-    status_rows["photos"] = rec
-    media_records.append(rec.assign(source=photo_table["file"]))
+    photo_table, images, photo_det, rec = alignment_study.detect_photos(photos)
+    status_rows["photos"] = rec.drop(columns="source")
+    media_records.append(rec)
     display(photo_table.round(4))
     fig = faces.detections_figure(images, [d.boxes[0] for d in photo_det], [d.points[0] for d in photo_det],
                                   [f"{p.name}: {int(d.n_faces[0])} faces seen" for p, d in zip(photos, photo_det)],
@@ -464,13 +437,7 @@ for name, (frames, crops, rec) in video_runs.items():
 # ```
 
 # %%
-haar_invented = {}
-for name, (frames, crops, rec) in video_runs.items():
-    none = np.flatnonzero(rec["status"].to_numpy() == "none")
-    if len(none):
-        haar = detect_faces(frames[none], method="haar")
-        haar_invented[name] = {"frames_without_face": int(len(none)),
-                               "haar_finds_a_face": int((haar.status != "none").sum())}
+haar_invented = alignment_study.haar_on_faceless_frames(video_runs)
 if haar_invented:
     display(pd.DataFrame(haar_invented).T)
 elif video_runs:
@@ -484,7 +451,7 @@ if photos or video_runs:
                    for name, (_, _, rec) in video_runs.items()},
         "haar_on_faceless_frames": haar_invented,
     }
-    pd.concat(media_records, ignore_index=True).to_csv(ctx.out_dir / "media_frames.csv", index=False)
+    pd.concat(media_records, ignore_index=True).to_csv(ctx.product("media_frames.csv"), index=False)
 
 # %% [markdown]
 # ## Detection rates per data set
@@ -500,60 +467,16 @@ if status_rows:
     display(rates.round(3))
 
 # %%
-if seqs is not None:
-    aligned.records.to_parquet(ctx.out_dir / "ckplus_frames.parquet", index=False)
-    ck_table.to_csv(ctx.out_dir / "ckplus_sequences.csv", index=False)
-_ = save_json(ctx.out_dir / "alignment.json", summary)
+if seqs is None:
+    save_aligned_sequences(ctx.product(ALIGNED_SEQUENCES_FILE), missing=seqs_missing)
+else:
+    save_aligned_sequences(ctx.product(ALIGNED_SEQUENCES_FILE), aligned)
+    aligned.records.to_parquet(ctx.product("ckplus_frames.parquet"), index=False)
+    ck_table.to_csv(ctx.product("ckplus_sequences.csv"), index=False)
+_ = save_json(ctx.product("alignment.json"), summary)
 
 # %% [markdown]
 # ## What it showed
 
 # %%
-lines = []
-if "ckplus" in summary:
-    s = summary["ckplus"]
-    c, d = s["status_counts"], s["eye_drift"]
-    missed_text = (", ".join(s["frames_missed"][:10]) + (" ..." if len(s["frames_missed"]) > 10 else "")
-                   if s["frames_missed"] else "none")
-    lines.append(
-        f"* **CK+ sequences** ({'synthetic' if ctx.synthetic else 'real'}): {s['n_frames']} frames of "
-        f"{s['n_sequences']} sequences aligned to {size}x{size} with "
-        + ", ".join(f"{k} ({v} sequences)" for k, v in s["methods"].items())
-        + f"; a face in {100 * c['found_rate']:.1f}% of the frames. Frames missed: {missed_text}."
-    )
-    lines.append(
-        f"* **Stability**: the eyes move by {d['median_px']:.2f} px (median; 95th percentile {d['p95_px']:.2f}, "
-        f"max {d['max_px']:.2f}) inside the crops between consecutive frames; {d['n_over_threshold']} of "
-        f"{d['n_pairs']} frame pairs above {drift_threshold} px."
-    )
-if "detector_check" in summary:
-    parts = [f"{k}: face in {100 * v['found_rate']:.1f}% of the frames, eyes {v['eye_error_iod_median']:.1%} of "
-             f"the inter-ocular distance from the landmarks (median)"
-             for k, v in summary["detector_check"]["by_detector"].items()]
-    lines.append("* **Detectors against the landmarks**: " + "; ".join(parts) + ".")
-if tracking:
-    t = tracking
-    lines.append(
-        f"* **Detect every {t['detect_every']} frames and track**: {t['tracked_frames']} of {t['n_frames']} frames "
-        f"tracked; eye drift {t['eye_drift_tracked']['median_px']:.2f} px (median, max "
-        f"{t['eye_drift_tracked']['max_px']:.2f}) vs {t['eye_drift_every_frame']['median_px']:.2f} px (max "
-        f"{t['eye_drift_every_frame']['max_px']:.2f}) detecting every frame; eyes "
-        f"{t['eye_gap_tracked_vs_every_px']['median']:.2f} px (median) from the every-frame crops."
-    )
-if throughput is not None:
-    lines += [f"* **Throughput** ({r['source']}, {r['frame_size']}, {r['device']}): {r['fps_every_frame']:.1f} "
-              f"frames/s detecting every frame, {r['fps_tracked']:.1f} detecting every {r['detect_every']}: "
-              f"x{r['speedup']:.1f}." for r in summary["throughput"]]
-if "media" in summary:
-    m = summary["media"]
-    lines.append("* **Photos**: " + "; ".join(f"{p['file']} {p['status']} (faces seen: {p['faces_seen']})"
-                                             for p in m["photos"]) + ".")
-    lines.append("* **Videos**: " + "; ".join(f"{k} a face in {v['n_frames'] - v['none']} of {v['n_frames']} "
-                                             f"frames" for k, v in m["videos"].items()) + ".")
-    if m["haar_on_faceless_frames"]:
-        lines.append("* **Haar fallback on the video frames where MTCNN found no face**: it finds a face in "
-                     + "; ".join(f"{v['haar_finds_a_face']} of {v['frames_without_face']} ({k})"
-                                 for k, v in m["haar_on_faceless_frames"].items()) + ".")
-if seqs is None:
-    lines.append("* No CK+ sequences in this data folder.")
-display(Markdown("\n".join(lines)))
+display(Markdown("\n".join(alignment_study.findings(summary, size, drift_threshold))))

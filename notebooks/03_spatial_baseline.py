@@ -73,10 +73,16 @@ benchmark_steps = 10  # timed training steps per benchmark row
 recipe_search_dir = None  # folder of fer_lib.train.recipe_search records (relative to the project) for the ablation table
 tta_candidates = []  # TTA modes scored on PublicTest with the shipped model (how the recipe's tta was chosen)
 progress = False  # tqdm progress bars while training
+upstream = {"folds": "01_data_audit/ckplus48_folds.csv",
+            "duplicates": "01_data_audit/fer2013_duplicates.csv"}  # artefacts of earlier notebooks read here
+products = ["spatial_fer2013.pt", "predictions.parquet", "metrics.csv", "histories.csv", "summary.json",
+            "fer2013"]  # written to <run_dir>/artifacts/03_spatial_baseline/ ("fer2013": the training folder)
 
 # %% [markdown]
-# **Inputs**: the data folder and `ckplus48_folds.csv` of notebook 01.
-# **Outputs** (in `<run_dir>/artifacts/03_spatial_baseline/`):
+# **Inputs** (`upstream`): the data folder, and of notebook 01
+# `ckplus48_folds.csv` (the fold of each CK+48 clip) and
+# `fer2013_duplicates.csv` (the test images with a duplicate in Training).
+# **Outputs** (`products`, in `<run_dir>/artifacts/03_spatial_baseline/`):
 # `spatial_fer2013.pt` (the shipped FER-2013 model: the seed with the best
 # PublicTest accuracy; read by notebooks 05 and 08), `predictions.parquet`
 # (every FER-2013 seed and recipe on PublicTest and PrivateTest, every CK+
@@ -91,11 +97,9 @@ import os
 # threads starve each other (set before torch is imported).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import shutil
 import time
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
@@ -105,17 +109,16 @@ from fer_lib.core.paths import display_path
 from fer_lib.data.ckplus import find_ckplus48, load_ckplus48
 from fer_lib.data.fer2013 import fer2013_split_arrays, find_fer2013, load_fer2013
 from fer_lib.data.splits import sample_folds
-from fer_lib.evaluate.predictions import class_names_of, save_predictions
-from fer_lib.experiments import spatial
+from fer_lib.evaluate.predictions import save_predictions
+from fer_lib.experiments import spatial, spatial_results
 from fer_lib.models.checkpoint import load_checkpoint
 from fer_lib.models.cnn import build_model, count_parameters
 from fer_lib.run.notebook import save_json, setup_notebook
 from fer_lib.train.config import get_recipe
 from fer_lib.train.head import head_warmup
-from fer_lib.train.predict import evaluate
 from fer_lib.train.runtime import runtime_text
 
-ctx = setup_notebook("03_spatial_baseline", preset, data_dir, run_dir, seed)
+ctx = setup_notebook("03_spatial_baseline", preset, data_dir, run_dir, seed, upstream=upstream, products=products)
 t_notebook = time.perf_counter()
 fer = load_fer2013(find_fer2013(ctx.data_dir))
 splits = fer2013_split_arrays(fer)
@@ -125,7 +128,6 @@ except DataError as exc:
     ck48 = None
     print(f"CK+48 absent, its sections are skipped: {exc}")
 device = resolve_device("auto")
-summary = {"data_dir_is_synthetic": ctx.synthetic, "device": str(device), "preset": preset}
 
 # %% tags=["nbval-check-output"]
 print("FER-2013 images per split: " + ", ".join(f"{s} {len(splits[s][1]):,}" for s in splits))
@@ -144,35 +146,19 @@ if ck48 is not None:
 
 # %% tags=["nbval-check-output"]
 config = get_recipe(recipe, **{**recipe_overrides, **({} if epochs is None else {"epochs": epochs})})
-configs = {spatial.fer_variant(model_name, recipe): (recipe, config, list(seeds))}
-if paper_recipe:
-    paper = get_recipe("paper", **({} if paper_epochs is None else {"epochs": paper_epochs}))
-    configs[spatial.fer_variant(model_name, "paper")] = ("paper", paper, list(paper_seeds))
+settings = spatial.fer_settings(model_name, recipe, config, seeds, paper=paper_recipe, paper_epochs=paper_epochs,
+                                paper_seeds=paper_seeds)
 main_variant = spatial.fer_variant(model_name, recipe)
-shown = ["epochs", "batch_size", "optimizer", "lr", "weight_decay", "schedule", "label_smoothing", "augment",
-         "tta", "dropout", "early_stopping_patience", "max_train_samples"]
-recipes_table = pd.DataFrame({v: {k: c.to_dict()[k] for k in shown} | {"seeds": str(s)}
-                              for v, (_, c, s) in configs.items()})
 n_params = count_parameters(build_model(model_name, len(fer.class_names), **model_kwargs))
 print(f"model: {model_name} {model_kwargs}, {n_params:,} parameters")
-display(recipes_table)
+display(spatial_results.recipes_table(settings))
 
 # %%
 print(f"training on {device}")
-fer_runs = {}
-for variant, (name, cfg, variant_seeds) in configs.items():
-    t0 = time.perf_counter()
-    fer_runs[variant] = spatial.train_fer2013_seeds(fer, model_name, cfg, variant_seeds, ctx.out_dir / "fer2013",
-                                                    recipe_name=name, model_kwargs=model_kwargs,
-                                                    resume=resume, progress=progress)
-    print(f"{variant}: {len(variant_seeds)} seed(s) in {time.perf_counter() - t0:.1f} s")
-fer_predictions = pd.concat([r.predictions for r in fer_runs.values()], ignore_index=True)
-fer_histories = pd.concat([r.histories for r in fer_runs.values()], ignore_index=True)
-fer_table = pd.concat([r.runs for r in fer_runs.values()], ignore_index=True)
+fer_runs = spatial.train_fer2013_variants(fer, model_name, settings, ctx.product("fer2013"), model_kwargs=model_kwargs,
+                                          resume=resume, progress=progress, log=print)
+fer_predictions, fer_histories, fer_table = fer_runs.predictions, fer_runs.histories, fer_runs.runs
 fer_metrics = spatial.group_metrics(fer_predictions)
-if fer_table["reused"].any():
-    print("reused from an earlier run's last.pt (resume=True):",
-          fer_table.loc[fer_table["reused"], ["variant", "seed"]].to_dict(orient="records"))
 
 # %% [markdown]
 # ### Learning curves
@@ -192,14 +178,9 @@ plt.show()
 # the reported number.
 
 # %%
-per_seed = fer_metrics.pivot_table(index=["variant", "seed"], columns="split",
-                                   values=["accuracy", "macro_f1"]).round(4)
-display(per_seed)
+display(spatial_results.per_seed_table(fer_metrics))
 fer_summary = spatial.seed_summary(fer_metrics, "PrivateTest")
-display(Markdown("**PrivateTest, mean ± sd over seeds**\n\n" + "\n".join(
-    f"* `{v}`: accuracy {100 * r.accuracy_mean:.1f} ± {100 * r.accuracy_sd:.1f}% "
-    f"(min {100 * r.accuracy_min:.1f}, max {100 * r.accuracy_max:.1f}), macro-F1 "
-    f"{r.macro_f1_mean:.3f} ± {r.macro_f1_sd:.3f}, {r.seeds} seed(s)" for v, r in fer_summary.iterrows())))
+display(Markdown(spatial_results.seed_summary_markdown(fer_summary)))
 
 # %% [markdown]
 # ### The shipped model: chosen on PublicTest
@@ -210,19 +191,14 @@ display(Markdown("**PrivateTest, mean ± sd over seeds**\n\n" + "\n".join(
 
 # %%
 best_seed = spatial.select_seed(fer_metrics, main_variant)
-best_run = fer_table[(fer_table["variant"] == main_variant) & (fer_table["seed"] == best_seed)].iloc[0]
-checkpoint = ctx.out_dir / spatial.CHECKPOINT_NAME
-shutil.copyfile(best_run["checkpoint"], checkpoint)
+checkpoint = spatial.ship_checkpoint(fer_table, main_variant, best_seed, ctx.product(spatial.CHECKPOINT_NAME))
 fer_model, fer_meta = load_checkpoint(checkpoint, device=device)
-sel = fer_metrics[(fer_metrics["variant"] == main_variant) & (fer_metrics["seed"] == best_seed)].set_index("split")
+sel = spatial.select_rows(fer_metrics, main_variant, best_seed).set_index("split")
 print(f"selected {main_variant} seed {best_seed} (epoch {fer_meta['epoch']}): PublicTest "
       f"{100 * sel.loc['PublicTest', 'accuracy']:.1f}%, PrivateTest {100 * sel.loc['PrivateTest', 'accuracy']:.1f}%")
 print(f"saved {checkpoint.name}: classes {fer_meta['class_names']}; preprocessing: {fer_meta['preprocessing']}")
-private = fer_predictions[(fer_predictions["variant"] == main_variant) & (fer_predictions["seed"] == best_seed)
-                          & (fer_predictions["split"] == "PrivateTest")]
-report = evaluate(private[[f"prob_{c}" for c in fer.class_names]].to_numpy(), private["y_true"].to_numpy(),
-                  fer.class_names)
-display(report["per_class"].round(3))
+private = spatial.select_rows(fer_predictions, main_variant, best_seed, split="PrivateTest")
+display(spatial.evaluate_predictions(private, fer.class_names)["per_class"].round(3))
 
 # %% [markdown]
 # ### Training cost
@@ -232,9 +208,7 @@ display(report["per_class"].round(3))
 # (one-off start-up costs) left out.
 
 # %%
-cost = fer_table[["variant", "seed", "best_epoch", "epochs_run", "stop_reason", "train_seconds",
-                  "predict_seconds", "images_per_s"]].round(1)
-display(cost)
+display(spatial_results.training_cost_table(fer_table))
 fer_wall = fer_table.groupby("variant")["train_seconds"].sum()
 print("total training wall time: " + ", ".join(f"{v} {s:.0f} s" for v, s in fer_wall.items()) + f" on {device}")
 
@@ -317,18 +291,9 @@ else:
 # figure free of that leak.
 
 # %%
-dedup = None
-pairs_path = ctx.run_dir / "artifacts" / "01_data_audit" / "fer2013_duplicates.csv"
-if pairs_path.exists():
-    clean = spatial.without_training_duplicates(private, pd.read_csv(pairs_path))
-    clean_eval = evaluate(clean[[f"prob_{c}" for c in fer.class_names]].to_numpy(), clean["y_true"].to_numpy(),
-                          fer.class_names)
-    dedup = {"accuracy": clean_eval["accuracy"], "macro_f1": clean_eval["macro_f1"], "n": clean_eval["n"],
-             "n_removed": int(len(private) - len(clean))}
-    print(f"PrivateTest without training duplicates: {100 * dedup['accuracy']:.1f}% on {dedup['n']:,} images "
-          f"({dedup['n_removed']} removed); all images: {100 * sel.loc['PrivateTest', 'accuracy']:.1f}%")
-else:
-    print(f"{display_path(pairs_path)} not found (notebook 01 not run in this run folder): no duplicate-free score")
+dedup = spatial.duplicate_free_scores(private, pd.read_csv(ctx.upstream["duplicates"]), fer.class_names)
+print(f"PrivateTest without training duplicates: {100 * dedup['accuracy']:.1f}% on {dedup['n']:,} images "
+      f"({dedup['n_removed']} removed); all images: {100 * sel.loc['PrivateTest', 'accuracy']:.1f}%")
 
 # %% [markdown]
 # ### Beside the literature
@@ -342,12 +307,7 @@ literature = spatial.literature_table()
 display(literature)
 
 # %%
-ours = pd.DataFrame([{
-    "source": f"this run ({'synthetic data, smoke' if ctx.synthetic else 'FER-2013'})", "model": v,
-    "accuracy": f"{100 * r.accuracy_mean:.1f} ± {100 * r.accuracy_sd:.1f}",
-    "protocol": f"PrivateTest, mean ± sd over {r.seeds} seed(s), epochs chosen on PublicTest, "
-                f"TTA {configs[v][1].tta}", "kind": "measured here"} for v, r in fer_summary.iterrows()])
-display(ours)
+display(spatial_results.measured_table(fer_summary, settings, ctx.synthetic))
 
 # %% [markdown]
 # ## CK+48: a per-frame classifier on subject-independent folds
@@ -367,8 +327,7 @@ display(ours)
 
 # %%
 if ck48 is not None:
-    folds = sample_folds(pd.read_csv(ctx.artifact("01_data_audit", "ckplus48_folds.csv")),
-                                 ck48.sequence_ids)
+    folds = sample_folds(pd.read_csv(ctx.upstream["folds"]), ck48.sequence_ids)
     ck_config = get_recipe(ck_recipe, **{**ck_overrides, **({} if ck_epochs is None else {"epochs": ck_epochs})})
     t0 = time.perf_counter()
     ck_runs = spatial.run_ckplus_spatial(ck48, folds, ck_config, model_name=model_name, model_kwargs=model_kwargs,
@@ -409,110 +368,37 @@ if ck48 is not None:
 # %%
 if ck48 is not None:
     fer_prior = spatial.class_prior(splits["Training"][1], len(fer.class_names))
-    # kind of row -> (its key in summary.json, the prior it removes)
-    cross_kinds = {"as trained": ("cross_fer2013_to_ckplus48", None),
-                   "FER-2013 prior removed": ("cross_fer2013_to_ckplus48_prior_corrected", fer_prior)}
-    cross_runs = {kind: spatial.cross_dataset_predictions(fer_model, ck48, config=config, seed=best_seed,
-                                                          variant=main_variant, source_prior=prior)
-                  for kind, (_, prior) in cross_kinds.items()}
-    cross = pd.concat(cross_runs.values(), ignore_index=True)
-    cross_names = class_names_of(cross)
-    cross_evals = {kind: evaluate(frame[[f"prob_{c}" for c in cross_names]].to_numpy(), frame["y_true"].to_numpy(),
-                                  cross_names) for kind, frame in cross_runs.items()}
-    anchors = pd.DataFrame(
-        [{"model": f"ours, {kind}", "variant": f"{main_variant} seed {best_seed}",
-          "accuracy (%)": round(100 * e["accuracy"], 1), "macro-F1": round(e["macro_f1"], 3), "clips": e["n"],
-          "kind": "measured here"} for kind, e in cross_evals.items()]
-        + [{"model": m, "variant": "", "accuracy (%)": a, "macro-F1": np.nan, "clips": np.nan,
-            "kind": "off-the-shelf (issue 4)"}
-           for m, a in spatial.CKPLUS_ANCHORS.items()])
-    display(anchors)
-    display(pd.concat({kind: e["per_class"]["recall"] for kind, e in cross_evals.items()}, axis=1)
-            .round(3).rename_axis("recall per class"))
+    cross = spatial.cross_dataset_evaluation(fer_model, ck48, config=config, seed=best_seed, variant=main_variant,
+                                             source_prior=fer_prior, source_classes=fer.class_names)
+    display(spatial_results.cross_anchor_table(cross))
+    display(spatial_results.cross_recall_table(cross))
 
 # %% [markdown]
 # ## Saving predictions, metrics and histories
 
 # %%
-frames = [fer_predictions]
-histories = [fer_histories]
-if ck48 is not None:
-    frames += [ck_runs.predictions, cross]
-    histories.append(ck_runs.histories)
-predictions = pd.concat(frames, ignore_index=True)
-metrics = spatial.group_metrics(predictions)
-run_info = fer_table.assign(dataset="fer2013", protocol="canonical", fold=-1).rename(
-    columns={"train_seconds": "seconds"})[["dataset", "protocol", "variant", "seed", "fold", "best_epoch", "seconds"]]
-if ck48 is not None:
-    run_info = pd.concat([run_info, ck_runs.metrics.assign(dataset="ckplus48")[
-        ["dataset", "protocol", "variant", "seed", "fold", "best_epoch", "seconds"]]], ignore_index=True)
-metrics = metrics.merge(run_info, on=["dataset", "protocol", "variant", "seed", "fold"], how="left")
+predictions = pd.concat([fer_predictions] + ([ck_runs.predictions, cross.frame] if ck48 is not None else []),
+                        ignore_index=True)
+metrics = spatial.metrics_with_run_info(predictions, fer_table, ck_runs.metrics if ck48 is not None else None)
 save_predictions(predictions, ctx.out_dir)
-metrics.to_csv(ctx.out_dir / "metrics.csv", index=False)
-pd.concat(histories, ignore_index=True).to_csv(ctx.out_dir / "histories.csv", index=False)
-
-summary["fer2013"] = {
-    "model": model_name, "model_kwargs": model_kwargs, "n_parameters": n_params, "main_variant": main_variant,
-    "recipes": {v: c.to_dict() for v, (_, c, _) in configs.items()},
-    "selected_seed": best_seed, "selected_by": "PublicTest accuracy (recipe TTA)",
-    "selected_publictest_accuracy": float(sel.loc["PublicTest", "accuracy"]),
-    "selected_privatetest_accuracy": float(sel.loc["PrivateTest", "accuracy"]),
-    "selected_privatetest_macro_f1": float(sel.loc["PrivateTest", "macro_f1"]),
-    "privatetest": fer_summary.reset_index().to_dict(orient="records"),
-    "train_seconds": fer_wall.to_dict(),
-    "images_per_s": fer_table.groupby("variant")["images_per_s"].median().to_dict(),
-    "checkpoint": spatial.CHECKPOINT_NAME,
-    "runtime": runtime,
-    "privatetest_without_training_duplicates": dedup,
-    "benchmark": None if bench is None else bench.to_dict(orient="records"),
-    "recipe_search": None if ablation is None else ablation.to_dict(orient="records"),
-    "tta": config.tta,
-    "publictest_tta_comparison": None if tta_table is None else tta_table.to_dict(orient="records"),
-}
-if ck48 is not None:
-    summary["ckplus48"] = {
-        "recipe": ck_recipe, "config": ck_config.to_dict(), "seeds": ck_seeds,
-        "head_epochs": ck_head_epochs, "head_lr": ck_head_lr, "wall_seconds": round(ck_wall, 1),
-        "folds": {f"{p}/{i}": {"mean": float(fold_acc.loc["mean", (p, i)]), "sd": float(fold_acc.loc["sd", (p, i)]),
-                               "per_fold": fold_acc.drop(index=["mean", "sd"])[(p, i)].round(4).tolist()}
-                  for p, i in fold_acc.columns},
-    }
-    for kind, (key, prior) in cross_kinds.items():
-        e = cross_evals[kind]
-        summary[key] = {
-            "variant": cross_runs[kind]["variant"].iloc[0], "seed": best_seed, "kind": kind,
-            "accuracy": e["accuracy"], "macro_f1": e["macro_f1"], "n_clips": e["n"], "classes": list(cross_names),
-            "anchors_percent": dict(spatial.CKPLUS_ANCHORS),
-            "beats_face_api_js": bool(100 * e["accuracy"] > spatial.CKPLUS_ANCHORS["face-api.js expression net"]),
-        }
-        if prior is not None:
-            summary[key]["fer2013_training_prior"] = dict(zip(fer.class_names, prior.round(4).tolist()))
-summary["wall_seconds"] = round(time.perf_counter() - t_notebook, 1)
-save_json(ctx.out_dir / "summary.json", summary)
+metrics.to_csv(ctx.product("metrics.csv"), index=False)
+pd.concat([fer_histories] + ([ck_runs.histories] if ck48 is not None else []), ignore_index=True).to_csv(
+    ctx.product("histories.csv"), index=False)
+summary = spatial_results.notebook_summary(
+    preset=preset, synthetic=ctx.synthetic, device=device,
+    fer2013=spatial_results.fer2013_summary(
+        fer_metrics, fer_table, settings, variant=main_variant, seed=best_seed, model_name=model_name,
+        model_kwargs=model_kwargs, n_parameters=n_params, runtime=runtime, duplicate_free=dedup, benchmark=bench,
+        recipe_search=ablation, tta_comparison=tta_table),
+    ckplus48=None if ck48 is None else spatial_results.ckplus_summary(
+        fold_acc, ck_config, recipe=ck_recipe, seeds=ck_seeds, head_epochs=ck_head_epochs, head_lr=ck_head_lr,
+        wall_seconds=ck_wall),
+    cross=None if ck48 is None else cross, wall_seconds=time.perf_counter() - t_notebook)
+save_json(ctx.product("summary.json"), summary)
 print(f"saved {len(predictions):,} predictions, {len(metrics)} metric rows to {display_path(ctx.out_dir)}")
 
 # %% [markdown]
 # ## What this notebook showed
 
 # %%
-lines = [f"* **FER-2013** ({'synthetic smoke data' if ctx.synthetic else 'real data'}, {model_name}, {device}): "
-         + "; ".join(f"`{v}` PrivateTest {100 * r.accuracy_mean:.1f} ± {100 * r.accuracy_sd:.1f}% over "
-                     f"{r.seeds} seed(s), macro-F1 {r.macro_f1_mean:.3f}" for v, r in fer_summary.iterrows())
-         + f". Shipped: `{main_variant}` seed {best_seed} (chosen on PublicTest), PrivateTest "
-           f"{100 * sel.loc['PrivateTest', 'accuracy']:.1f}%"
-         + (f" ({100 * dedup['accuracy']:.1f}% without the images duplicated in Training)" if dedup else "")
-         + ". Training took " + ", ".join(f"{s:.0f} s ({v})" for v, s in fer_wall.items())
-         + f" ({runtime_text(runtime)})."]
-if ck48 is not None:
-    lines.append("* **CK+48**, 10 subject-independent folds, mean ± sd over folds: " + "; ".join(
-        f"{p} {i} {100 * fold_acc.loc['mean', (p, i)]:.1f} ± {100 * fold_acc.loc['sd', (p, i)]:.1f}%"
-        for p, i in fold_acc.columns) + ".")
-    raw, fixed = cross_evals["as trained"], cross_evals["FER-2013 prior removed"]
-    lines.append(f"* **FER-2013 model on CK+48 without CK+ training** (6 shared classes, {raw['n']} clips): "
-                 f"{100 * raw['accuracy']:.1f}% as trained, {100 * fixed['accuracy']:.1f}% with FER-2013's class "
-                 "prior removed (off-the-shelf anchors: 68.8% mini-Xception, 88.6% face-api.js).")
-if ctx.synthetic:
-    lines.append("* These are **synthetic smoke** numbers: they check the pipeline, not the question. "
-                 "`make study PRESET=full` produces the real ones.")
-lines.append(f"* Notebook wall time: {summary['wall_seconds']:.0f} s.")
-display(Markdown("\n".join(lines)))
+display(Markdown(spatial_results.closing_markdown(summary)))

@@ -33,8 +33,10 @@
 #    (each sequence is scored by the model whose test fold holds its subject)
 #    see each sequence cut off after its first 25 / 50 / 75 / 100 % of frames.
 #
-# **Inputs**: the data folder and `ckplus48_folds.csv` of notebook 01.
-# **Outputs** (in `<run_dir>/artifacts/04_temporal/`): `predictions.parquet`
+# **Inputs** (`upstream`): the data folder's CK+48, `ckplus48_folds.csv` of
+# notebook 01 and the aligned full sequences of notebook 02
+# (`ckplus_aligned.npz`). **Outputs** (`products`, in
+# `<run_dir>/artifacts/04_temporal/`): `predictions.parquet`
 # (every CK+48 test clip per protocol, RNN, fold and seed; every sequence
 # prefix), `metrics.csv` (scores per fold with training times),
 # `histories.csv` and `summary.json`.
@@ -56,10 +58,10 @@ temporal_inputs = "pixels+diff"  # fixed per-frame inputs: "pixels+diff" or "dif
 pooling = "last"  # pooling of the RNN states over time: "last", "mean", "attention"
 prefix_fractions = [0.25, 0.5, 0.75, 1.0]  # onset-to-apex: fractions of each sequence seen
 prefix_sampling = "window"  # prefix -> clip: its last T frames ("window") or all of it resampled ("resample")
-align_method = "auto"  # full sequences: landmarks when present, else MTCNN ("auto", "mtcnn", "haar")
-detect_every = 1  # MTCNN every k frames, tracking in between (sequences without landmarks)
 cpu_threads = 1  # torch CPU threads (1 is fastest on a small shared machine)
 progress = False  # tqdm progress bars while training
+upstream = {"folds": "01_data_audit/ckplus48_folds.csv", "aligned": "02_alignment/ckplus_aligned.npz"}  # read here
+products = ["predictions.parquet", "metrics.csv", "histories.csv", "summary.json"]  # in artifacts/04_temporal/
 
 # %%
 import time
@@ -81,14 +83,14 @@ from fer_lib.run.notebook import save_json, setup_notebook
 from fer_lib.train.config import get_recipe
 from fer_lib.train.folds import run_subject_folds
 
-ctx = setup_notebook("04_temporal", preset, data_dir, run_dir, seed)
+ctx = setup_notebook("04_temporal", preset, data_dir, run_dir, seed, upstream=upstream, products=products)
 t_notebook = time.perf_counter()
 torch.set_num_threads(cpu_threads)
 check_subset("rnns", rnns, RNN_TYPES)
 study = seqs.load_study_clips(ctx, protocols)
-folds_table, clips, sequence_set = study.folds_table, study.clips, study.sequences
-if sequence_set is None:
-    print(f"no full CK+ sequences, the onset-to-apex analysis is skipped: {study.sequences_missing}")
+folds_table, clips, aligned = study.folds_table, study.clips, study.aligned
+if aligned is None:
+    print(f"the onset-to-apex analysis is skipped: {study.aligned_line}")
 device = resolve_device("auto")
 summary = {"data_dir_is_synthetic": ctx.synthetic, "device": str(device), "preset": preset}
 
@@ -96,8 +98,8 @@ summary = {"data_dir_is_synthetic": ctx.synthetic, "device": str(device), "prese
 for p, c in clips.items():
     print(f"CK+48 {p}: {len(c)} clips of {c.X.shape[1]} frames ({c.X.shape[2]}x{c.X.shape[3]}), "
           f"{len(set(c.subjects))} subjects, {len(set(c.folds))} folds; classes {list(c.class_names)}")
-if sequence_set is not None:
-    print(f"full sequences: {len(sequence_set.labelled)} labelled")
+if aligned is not None:
+    print(f"full sequences: {len(aligned) + len(aligned.excluded)} labelled")
 
 # %% [markdown]
 # ## The model
@@ -124,18 +126,16 @@ for rnn in rnns:
 # %% [markdown]
 # ## Full sequences for the onset-to-apex analysis
 #
-# Faces are aligned as in notebook 02 (the release's landmarks when it has
-# them, else MTCNN). A sequence cut off after a fraction *f* of its frames is
+# Faces as notebook 02 aligned them (the release's landmarks when it has
+# them, else MTCNN), read from its `ckplus_aligned.npz`. A sequence cut off
+# after a fraction *f* of its frames is
 # shown to the fold models as its last 3 frames up to that point (`window`,
 # what a 3-frame model sees at that moment), or as the whole prefix
 # resampled to 3 frames (`resample`).
 
 # %%
-aligned = None
-if sequence_set is not None:
-    aligned, line = seqs.align_study_sequences(sequence_set, align_method, detect_every=detect_every,
-                                               progress=progress)
-    print(line)
+print(study.aligned_line)
+if aligned is not None:
     if len(aligned.excluded):
         display(aligned.excluded)
     summary["sequences"] = aligned.summary()
@@ -251,9 +251,9 @@ all_scores = seqs.fold_scores(predictions)
 metrics = all_scores.merge(run_metrics[["dataset", "protocol", "variant", "seed", "fold", "split", "val_fold",
                                         "best_epoch", "n_train", "n_test", "seconds"]],
                            on=["dataset", "protocol", "variant", "seed", "fold", "split"], how="left")
-save_predictions(predictions, ctx.out_dir)
-metrics.to_csv(ctx.out_dir / "metrics.csv", index=False)
-histories.to_csv(ctx.out_dir / "histories.csv", index=False)
+save_predictions(predictions, ctx.out_dir)  # predictions.parquet
+metrics.to_csv(ctx.product("metrics.csv"), index=False)
+histories.to_csv(ctx.product("histories.csv"), index=False)
 summary["config"] = config.to_dict()
 summary["model"] = {"family": "temporal", **model_kwargs}
 summary["seeds"] = list(seeds)
@@ -269,7 +269,7 @@ if onset is not None:
         f"{p}/{v}": dict(zip(g["fraction"].astype(str), g["accuracy"].round(4)))
         for (p, v), g in onset.groupby(["protocol", "variant"])}}
 summary["wall_seconds"] = round(time.perf_counter() - t_notebook, 1)
-save_json(ctx.out_dir / "summary.json", summary)
+save_json(ctx.product("summary.json"), summary)
 print(f"saved {len(predictions):,} predictions and {len(metrics)} metric rows to {display_path(ctx.out_dir)}")
 
 # %% [markdown]

@@ -39,11 +39,11 @@
 # 4. reports the hybrid's training **throughput** and wall times, and saves
 #    one hybrid checkpoint for the video command (notebook 08).
 #
-# **Inputs**: the data folder, `ckplus48_folds.csv` of notebook 01,
-# `spatial_fer2013.pt` and `predictions.parquet` of notebook 03 (optional:
-# without the checkpoint the CNN starts from random weights, and the notebook
-# says so), `predictions.parquet` of notebook 04 (optional).
-# **Outputs** (in `<run_dir>/artifacts/05_hybrid/`): `predictions.parquet`,
+# **Inputs** (`upstream`): the data folder's CK+48, `ckplus48_folds.csv` of
+# notebook 01, the aligned full sequences of notebook 02
+# (`ckplus_aligned.npz`), `spatial_fer2013.pt` and `predictions.parquet` of
+# notebook 03, `predictions.parquet` of notebook 04.
+# **Outputs** (`products`, in `<run_dir>/artifacts/05_hybrid/`): `predictions.parquet`,
 # `metrics.csv`, `histories.csv`, `summary.json` and `hybrid_ckplus.pt`.
 
 # %% tags=["parameters"]
@@ -69,45 +69,42 @@ fc_dim = 64  # size of the fully connected embedding
 fusion_dim = 64  # projections of the attention fusion
 augment_preset = "light"  # augmentation of the "augment" variant (fer_lib.train.augment.AUGMENT_PRESETS)
 fer_per_class = 40  # "unified": FER-2013 Training images per class added to every fold's training set
-spatial_control = "auto"  # frame-averaging control with the hybrid's own CNN: "auto", "always", "never"
+spatial_control = "never"  # train the frame-averaging control with the hybrid's own CNN: "always", "never"
 prefix_fractions = [0.25, 0.5, 0.75, 1.0]  # onset-to-apex: fractions of each sequence seen
 prefix_sampling = "window"  # prefix -> clip: its last T frames ("window") or all of it resampled ("resample")
-align_method = "auto"  # full sequences: landmarks when present, else MTCNN ("auto", "mtcnn", "haar")
-detect_every = 1  # MTCNN every k frames, tracking in between (sequences without landmarks)
 checkpoint_variant = "cnn-rnn"  # variant saved as hybrid_ckplus.pt (7-class protocol)
 checkpoint_val_fold = 0  # that model picks its epoch on this fold and trains on all the others
 cpu_threads = 1  # torch CPU threads (1 is fastest on a small shared machine)
 progress = False  # tqdm progress bars while training
+upstream = {  # artefacts of earlier notebooks read here
+    "folds": "01_data_audit/ckplus48_folds.csv", "aligned": "02_alignment/ckplus_aligned.npz",
+    "fer_checkpoint": "03_spatial_baseline/spatial_fer2013.pt",
+    "03_spatial_baseline": "03_spatial_baseline/predictions.parquet", "04_temporal": "04_temporal/predictions.parquet"}
+products = ["predictions.parquet", "metrics.csv", "histories.csv", "summary.json",
+            "hybrid_ckplus.pt"]  # written to <run_dir>/artifacts/05_hybrid/
 
 # %%
 import time
-from dataclasses import replace
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 import torch
 from IPython.display import Markdown, display
 
 from fer_lib.core.device import resolve_device
 from fer_lib.core.paths import display_path
-from fer_lib.core.reproducibility import seed_everything
 from fer_lib.core.validation import check_option, check_subset
 from fer_lib.data.synthetic import POSITIVE_CONTROL_CLASSES
-from fer_lib.evaluate.predictions import SPATIAL_CONTROL_VARIANT, load_run_predictions, save_predictions
+from fer_lib.evaluate.predictions import load_predictions, save_predictions
 from fer_lib.experiments import hybrid
 from fer_lib.faces import sequences as seqs
 from fer_lib.models import temporal
-from fer_lib.models.checkpoint import load_checkpoint
 from fer_lib.models.cnn import count_parameters
-from fer_lib.models.init import load_cnn_init
 from fer_lib.run.notebook import save_json, setup_notebook
 from fer_lib.train.config import get_recipe
-from fer_lib.train.folds import run_subject_folds
-from fer_lib.train.head import embedding_health, fit_head, head_warmup
-from fer_lib.train.loop import train_model
+from fer_lib.train.head import head_warmup
 
-ctx = setup_notebook("05_hybrid", preset, data_dir, run_dir, seed)
+ctx = setup_notebook("05_hybrid", preset, data_dir, run_dir, seed, upstream=upstream, products=products)
 t_notebook = time.perf_counter()
 torch.set_num_threads(cpu_threads)
 check_subset("variants", variants, hybrid.HYBRID_VARIANTS)
@@ -115,11 +112,10 @@ check_option("cnn_init", cnn_init, hybrid.CNN_INITS)
 check_option("spatial_control", spatial_control, hybrid.SPATIAL_CONTROLS)
 check_option("checkpoint_variant", checkpoint_variant, hybrid.HYBRID_VARIANTS)
 study = seqs.load_study_clips(ctx, protocols)
-ck48, folds_table, clips, sequence_set = study.ck48, study.folds_table, study.clips, study.sequences
-if sequence_set is None:
-    print(f"no full CK+ sequences, the onset-to-apex analysis is skipped: {study.sequences_missing}")
-earlier = load_run_predictions(ctx.run_dir)
-earlier = {k: v for k, v in earlier.items() if k in ("03_spatial_baseline", "04_temporal")}
+ck48, folds_table, clips, aligned = study.ck48, study.folds_table, study.clips, study.aligned
+if aligned is None:
+    print(f"the onset-to-apex analysis is skipped: {study.aligned_line}")
+earlier = load_predictions({k: ctx.upstream[k] for k in ("03_spatial_baseline", "04_temporal")})
 device = resolve_device("auto")
 summary = {"data_dir_is_synthetic": ctx.synthetic, "device": str(device), "preset": preset,
            "earlier_predictions": sorted(earlier)}
@@ -129,8 +125,8 @@ for p, c in clips.items():
     print(f"CK+48 {p}: {len(c)} clips of {c.X.shape[1]} frames ({c.X.shape[2]}x{c.X.shape[3]}), "
           f"{len(set(c.subjects))} subjects, {len(set(c.folds))} folds; classes {list(c.class_names)}")
 print(f"hybrid variants: {variants}; rnn: {rnn}; seeds: {seeds}")
-if sequence_set is not None:
-    print(f"full sequences: {len(sequence_set.labelled)} labelled")
+if aligned is not None:
+    print(f"full sequences: {len(aligned) + len(aligned.excluded)} labelled")
 
 # %% [markdown]
 # ## The CNN: from the FER-2013 model of notebook 03
@@ -143,34 +139,15 @@ if sequence_set is not None:
 # then starts from scratch too, and the notebook says so.
 
 # %%
-cnn_source, health, why_scratch = None, None, "`cnn_init='scratch'`"
-if cnn_init == "fer2013":
-    try:
-        cnn_source = load_cnn_init(ctx.artifact("03_spatial_baseline", hybrid.FER_CHECKPOINT))
-    except FileNotFoundError as exc:
-        print(f"{exc}")
-        why_scratch = "notebook 03's FER-2013 checkpoint is not in this run folder"
-if cnn_source is not None:
-    health = embedding_health(cnn_source, clips[protocols[0]].X)
+start = hybrid.choose_cnn_start(cnn_init, ctx.upstream["fer_checkpoint"], clips[protocols[0]].X, cnn, cnn_kwargs)
+health = start.summary["fer2013_embedding_health"]
+if health is not None:
     print(f"FER-2013 embedding on the CK+ frames: {health['n_constant']} of {health['n_units']} units constant")
-    if health["degenerate"]:
-        why_scratch = (f"notebook 03's FER-2013 model is degenerate: {health['n_constant']} of {health['n_units']} "
-                       "units of its embedding are constant on the CK+ frames, so its weights carry nothing to "
-                       "transfer")
-        display(Markdown(f"> **Warning.** The hybrid's CNN starts from scratch: {why_scratch}."))
-        cnn_source = None
-if cnn_source is not None:
-    init_text = (f"initialised from notebook 03's `{cnn_source.source}` ({cnn_source.cnn} "
-                 f"{cnn_source.cnn_kwargs}, trained on FER-2013, epoch {cnn_source.metadata.get('epoch')}), "
-                 "class head dropped, fine-tuned jointly")
-    arch = {"cnn_init": cnn_source}
-else:
-    init_text = f"**trained from scratch** ({cnn} {cnn_kwargs}, random weights): {why_scratch}"
-    arch = {"cnn": cnn, "cnn_kwargs": cnn_kwargs}
+if start.warning:
+    display(Markdown(f"> **Warning.** {start.warning}"))
+arch, init_text = start.arch, start.text
 display(Markdown(f"The hybrid's CNN is {init_text}."))
-summary["cnn_init"] = {"requested": cnn_init, "used": cnn_source.source if cnn_source else "scratch",
-                       "fer2013_embedding_health": health,
-                       "architecture": (cnn_source.cnn, cnn_source.cnn_kwargs) if cnn_source else (cnn, cnn_kwargs)}
+summary["cnn_init"] = start.summary
 
 # %% [markdown]
 # ## The variants
@@ -216,16 +193,9 @@ for v in variants:
 # %%
 fer_clips = {}
 if any(hybrid.hybrid_configuration(v)["fer_images"] for v in [*variants, checkpoint_variant]):
-    from fer_lib.data.fer2013 import find_fer2013, load_fer2013
-
-    fer = load_fer2013(find_fer2013(ctx.data_dir))
-    fer_train, fer_labels = fer.split("Training")
-    for p, c in {**clips, "7class": seqs.ckplus48_clips(ck48, folds_table, "7class")}.items():
-        fer_clips[p] = seqs.fer_static_clips(fer_train, fer_labels, c.class_names, length=c.X.shape[1],
-                                             per_class=fer_per_class, seed=ctx.seed, fer_class_names=fer.class_names)
-        counts = pd.Series(np.bincount(fer_clips[p][1], minlength=len(c.class_names)), index=c.class_names)
-        print(f"unified, {p}: {len(fer_clips[p][1])} FER-2013 Training images added to every training set: "
-              f"{counts.to_dict()}")
+    fer_clips, lines = hybrid.unified_fer_clips(
+        ctx.data_dir, {**clips, "7class": seqs.ckplus48_clips(ck48, folds_table, "7class")}, fer_per_class, ctx.seed)
+    print("\n".join(lines))
 
 # %% [markdown]
 # ## Full sequences for the onset-to-apex analysis
@@ -234,11 +204,7 @@ if any(hybrid.hybrid_configuration(v)["fer_images"] for v in [*variants, checkpo
 # of that fold's subjects, cut off after 25 / 50 / 75 / 100 % of their frames.
 
 # %%
-aligned = None
-if sequence_set is not None:
-    aligned, line = seqs.align_study_sequences(sequence_set, align_method, detect_every=detect_every,
-                                               progress=progress)
-    print(line)
+print(study.aligned_line)
 view_sets = {p: [seqs.sequence_view_set(aligned, folds_table, p, length=c.X.shape[1], fractions=prefix_fractions,
                                         sampling=prefix_sampling)] if aligned is not None else []
              for p, c in clips.items()}
@@ -266,57 +232,21 @@ view_sets = {p: [seqs.sequence_view_set(aligned, folds_table, p, length=c.X.shap
 # test-time augmentation; the others (and the control) use neither.
 # ```
 
-# %%
-warm_up = head_warmup(head_epochs, lr=head_lr)
-runs, wall = {}, {}
-for protocol in protocols:
-    c = clips[protocol]
-    for v in variants:
-        opts = hybrid.hybrid_configuration(v)
-        cfg = hybrid.variant_config(config, v, augment_preset)
-        t0 = time.perf_counter()
-        runs[(protocol, v)] = run_subject_folds(
-            lambda n, o=opts: temporal.build_hybrid(n, **o["model"], **model_args), c.X, c.y, c.sample_ids,
-            c.folds, c.class_names, cfg, mode="clips", seeds=seeds, dataset="ckplus48", protocol=protocol,
-            model="hybrid", variant=v, test_sets=view_sets[protocol],
-            extra_train=fer_clips.get(protocol) if opts["fer_images"] else None, prepare=warm_up, progress=progress)
-        wall[(protocol, v)] = time.perf_counter() - t0
-        print(f"{protocol} {v}: {len(set(c.folds)) * len(seeds)} fold runs in {wall[(protocol, v)]:.1f} s")
-
 # %% [markdown]
-# ### The matched spatial control
-#
-# The hybrid's own CNN (same architecture, same initialisation, same recipe)
-# trained frame by frame, a clip predicted by averaging its frames'
-# probabilities (`mode="frames"`, as the spatial model of notebook 03). It
-# differs from the hybrid only by the missing temporal branch. `auto` trains
-# it when notebook 03's CK+ predictions are not in this run folder.
+# **The matched spatial control** is the hybrid's own CNN (same
+# architecture, same initialisation, same recipe) trained frame by frame, a
+# clip predicted by averaging its frames' probabilities (`mode="frames"`, as
+# the spatial model of notebook 03). It differs from the hybrid only by the
+# missing temporal branch. It is trained when `spatial_control="always"` (the
+# real-data presets); the smoke preset leaves it out to stay fast.
 
 # %%
-has_03 = "03_spatial_baseline" in earlier
-controls = {}
-for protocol in protocols:
-    spatial_03 = has_03 and ((earlier["03_spatial_baseline"]["dataset"] == "ckplus48")
-                             & (earlier["03_spatial_baseline"]["protocol"] == protocol)).any()
-    if spatial_control == "always" or (spatial_control == "auto" and not spatial_03):
-        c = clips[protocol]
-        t0 = time.perf_counter()
-        controls[protocol] = run_subject_folds(
-            lambda n: temporal.build_frame_cnn(n, dropout=config.dropout, **arch), c.X, c.y, c.sample_ids, c.folds,
-            c.class_names, hybrid.variant_config(config, "cnn-rnn", augment_preset), mode="frames", seeds=seeds, dataset="ckplus48", protocol=protocol,
-            model="spatial", variant=SPATIAL_CONTROL_VARIANT, test_sets=view_sets[protocol],
-            prepare=warm_up, progress=progress)
-        wall[(protocol, SPATIAL_CONTROL_VARIANT)] = time.perf_counter() - t0
-        print(f"{protocol} spatial control: trained in {wall[(protocol, SPATIAL_CONTROL_VARIANT)]:.1f} s")
-    else:
-        print(f"{protocol}: spatial control not trained (spatial_control={spatial_control!r}, notebook 03's "
-              f"predictions {'present' if spatial_03 else 'absent'})")
-all_runs = list(runs.values()) + list(controls.values())
-predictions = pd.concat([r.predictions for r in all_runs], ignore_index=True)
-histories = pd.concat([r.histories.assign(protocol=p, variant=v) for (p, v), r in runs.items()]
-                      + [r.histories.assign(protocol=p, variant=SPATIAL_CONTROL_VARIANT)
-                         for p, r in controls.items()], ignore_index=True)
-run_metrics = pd.concat([r.metrics for r in all_runs], ignore_index=True)
+fold_runs = hybrid.train_hybrid_folds(
+    clips, variants, config, model_args, augment_preset=augment_preset, seeds=seeds, view_sets=view_sets,
+    fer_clips=fer_clips, prepare=head_warmup(head_epochs, lr=head_lr), spatial_control=spatial_control,
+    progress=progress)
+print("\n".join(fold_runs.lines))
+predictions, histories, run_metrics = fold_runs.predictions, fold_runs.histories, fold_runs.metrics
 
 # %% [markdown]
 # ## CK+48: spatial, temporal-only and hybrid, fold by fold
@@ -336,18 +266,7 @@ for p in protocols:
     display(side[p].round(3))
 
 # %%
-claims = []
-for p in protocols:
-    for col in side[p].columns:
-        claims.append({"protocol": p, "model": col, "accuracy (%)": f"{100 * side[p].loc['mean', col]:.1f} ± "
-                       f"{100 * side[p].loc['sd', col]:.1f}",
-                       "protocol used": f"{len(side[p]) - 2} subject-independent folds, mean ± sd over folds",
-                       "kind": "measured here"})
-claims.append({"protocol": "CK+", "model": "hybrid CNN-LSTM (seed paper A)",
-               "accuracy (%)": f"{100 * hybrid.CLAIMED_CKPLUS_HYBRID_ACCURACY:.1f}",
-               "protocol used": "the paper's own train/test split (classes and subject separation not stated)",
-               "kind": "claimed, not measured here"})
-display(pd.DataFrame(claims))
+display(hybrid.claims_table(side))
 
 # %%
 fig, axes = plt.subplots(1, len(protocols), figsize=(6.5 * len(protocols), 3.4), squeeze=False,
@@ -462,15 +381,7 @@ if len(seq_all):
 # frames per second (clips x T); wall time of all folds of each run.
 
 # %%
-T = clips[protocols[0]].X.shape[1]
-cost = []
-for (p, v), r in runs.items():
-    tp = hybrid.training_throughput(r.histories, frames_per_clip=T)
-    cost.append({"protocol": p, "variant": v, "clips/s": round(tp["clips_per_s"], 1),
-                 "frames/s": round(tp["frames_per_s"], 1), "s/epoch": round(tp["seconds_per_epoch"], 2),
-                 "fold runs": len(r.histories[["seed", "fold"]].drop_duplicates()),
-                 "wall time (s)": round(wall[(p, v)], 1)})
-cost = pd.DataFrame(cost)
+cost = hybrid.training_cost(fold_runs, frames_per_clip=clips[protocols[0]].X.shape[1])
 display(cost)
 print(f"device: {device}; torch threads: {torch.get_num_threads()}")
 
@@ -483,35 +394,11 @@ print(f"device: {device}; torch threads: {torch.get_num_threads()}")
 # its metadata record the classes, `T`, the preprocessing and the data it saw.
 
 # %%
-ck7 = seqs.ckplus48_clips(ck48, folds_table, "7class")
-opts = hybrid.hybrid_configuration(checkpoint_variant)
-val_mask = ck7.folds == checkpoint_val_fold
-if not val_mask.any():
-    raise ValueError(f"checkpoint_val_fold must be one of {sorted(set(ck7.folds.tolist()))}; got {checkpoint_val_fold}")
-extra = fer_clips["7class"] if opts["fer_images"] else None
-X_tr, y_tr = ck7.X[~val_mask], ck7.y[~val_mask]
-if extra is not None:
-    X_tr, y_tr = np.concatenate([X_tr, extra[0]]), np.concatenate([y_tr, extra[1]])
-seed_everything(int(seeds[0]))
-ckpt_model = temporal.build_hybrid(len(ck7.class_names), **opts["model"], **model_args)
-ckpt_config = replace(hybrid.variant_config(config, checkpoint_variant, augment_preset), seed=int(seeds[0]))
-t0 = time.perf_counter()
-fit_head(ckpt_model, X_tr, y_tr, ckpt_config, head_epochs, lr=head_lr)
-ckpt_result = train_model(
-    ckpt_model, (X_tr, y_tr), (ck7.X[val_mask], ck7.y[val_mask]), ckpt_config,
-    out_dir=ctx.out_dir / "hybrid_ckplus_training", progress=False, class_names=ck7.class_names,
-    preprocessing=temporal.CKPLUS48_UPSTREAM)
-ckpt_seconds = time.perf_counter() - t0
-checkpoint = hybrid.export_checkpoint(
-    ckpt_result.checkpoint_path, ctx.out_dir / hybrid.HYBRID_CHECKPOINT, variant=checkpoint_variant,
-    frames_per_clip=int(T), data_set="synthetic CK+48" if ctx.synthetic else "CK+48",
-    trained_on=f"CK+48 7class clips of folds {sorted(set(ck7.folds[~val_mask].tolist()))} "
-               f"({int((~val_mask).sum())} clips)" + (f" + {len(extra[1])} FER-2013 Training images" if extra else ""),
-    selected_on=f"CK+48 fold {checkpoint_val_fold} ({int(val_mask.sum())} clips): epoch with the best accuracy",
-    test_data="none: the 10-fold scores of notebook 05 estimate this model's accuracy",
-    cnn_init=summary["cnn_init"]["used"], seed=int(seeds[0]))
-(ctx.out_dir / "hybrid_ckplus_training" / "last.pt").unlink(missing_ok=True)
-model_back, meta = load_checkpoint(checkpoint, device="cpu")
+checkpoint, meta, ckpt_seconds = hybrid.train_video_checkpoint(
+    seqs.ckplus48_clips(ck48, folds_table, "7class"), checkpoint_variant, checkpoint_val_fold, config, model_args,
+    ctx.product(hybrid.HYBRID_CHECKPOINT), augment_preset=augment_preset, head_epochs=head_epochs, head_lr=head_lr,
+    seed=int(seeds[0]), extra=fer_clips["7class"] if hybrid.hybrid_configuration(checkpoint_variant)["fer_images"]
+    else None, data_set="synthetic CK+48" if ctx.synthetic else "CK+48", cnn_init=summary["cnn_init"]["used"])
 print(f"saved {checkpoint.name} ({checkpoint.stat().st_size / 1e6:.1f} MB) in {ckpt_seconds:.1f} s: epoch "
       f"{meta['epoch']}, validation accuracy {meta['val_metrics']['val_acc']:.3f} on fold {checkpoint_val_fold}")
 
@@ -529,9 +416,9 @@ all_scores = seqs.fold_scores(predictions)
 metrics = all_scores.merge(run_metrics[["dataset", "protocol", "model", "variant", "seed", "fold", "split", "val_fold",
                                         "best_epoch", "n_train", "n_test", "seconds"]],
                            on=["dataset", "protocol", "model", "variant", "seed", "fold", "split"], how="left")
-save_predictions(predictions, ctx.out_dir)
-metrics.to_csv(ctx.out_dir / "metrics.csv", index=False)
-histories.to_csv(ctx.out_dir / "histories.csv", index=False)
+save_predictions(predictions, ctx.out_dir)  # predictions.parquet
+metrics.to_csv(ctx.product("metrics.csv"), index=False)
+histories.to_csv(ctx.product("histories.csv"), index=False)
 summary["config"] = config.to_dict()
 summary["model"] = {k: v for k, v in model_args.items() if k != "cnn_init"}
 summary["seeds"] = list(seeds)
@@ -540,7 +427,7 @@ summary["ckplus48"] = {p: {col: {"mean": float(side[p].loc["mean", col]), "sd": 
                            for col in side[p].columns} for p in protocols}
 summary["claimed_ckplus_hybrid_accuracy"] = hybrid.CLAIMED_CKPLUS_HYBRID_ACCURACY
 summary["throughput"] = cost.to_dict(orient="records")
-summary["wall_seconds_per_run"] = {f"{p}/{v}": round(s, 1) for (p, v), s in wall.items()}
+summary["wall_seconds_per_run"] = {f"{p}/{v}": round(s, 1) for (p, v), s in fold_runs.wall.items()}
 if onset is not None:
     summary["onset_to_apex"] = {"sampling": prefix_sampling, "accuracy": {
         f"{p}/{m}/{v}": dict(zip(g["fraction"].astype(str), g["accuracy"].round(4)))
@@ -548,7 +435,7 @@ if onset is not None:
 summary["checkpoint"] = {"file": checkpoint.name, "variant": checkpoint_variant, "epoch": meta["epoch"],
                          "val_acc": meta["val_metrics"]["val_acc"], "train_seconds": round(ckpt_seconds, 1)}
 summary["wall_seconds"] = round(time.perf_counter() - t_notebook, 1)
-save_json(ctx.out_dir / "summary.json", summary)
+save_json(ctx.product("summary.json"), summary)
 print(f"saved {len(predictions):,} predictions and {len(metrics)} metric rows to {display_path(ctx.out_dir)}")
 
 # %% [markdown]

@@ -42,10 +42,15 @@ seed = 0  # seed of any random draw of examples
 n_examples = 6  # error examples shown per confusion (most confident errors first)
 n_bins = 10  # confidence bins of the reliability diagrams and the ECE
 top_k = 5  # most confused (true -> predicted) pairs listed per model
+upstream = {  # artefacts of earlier notebooks read here: every model's test predictions
+    "03_spatial_baseline": "03_spatial_baseline/predictions.parquet", "04_temporal": "04_temporal/predictions.parquet",
+    "05_hybrid": "05_hybrid/predictions.parquet"}
+products = ["confusion_counts.csv", "per_class.csv", "confused_pairs.csv", "calibration.csv",
+            "summary.json"]  # written to <run_dir>/artifacts/06_confusion_analysis/
 
 # %% [markdown]
-# **Inputs**: `<run_dir>/artifacts/*/predictions.parquet` (every model's test
-# predictions) and the data folder (for the example images). **Outputs** (in
+# **Inputs** (`upstream`): the `predictions.parquet` of notebooks 03, 04 and 05
+# (every model's test predictions) and the data folder (for the example images). **Outputs** (`products`, in
 # `<run_dir>/artifacts/06_confusion_analysis/`): `confusion_counts.csv` (every
 # confusion matrix, long format), `per_class.csv`, `confused_pairs.csv`,
 # `calibration.csv` (ECE of every model) and `summary.json`.
@@ -67,12 +72,12 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from fer_lib.evaluate import confusion
-from fer_lib.evaluate.predictions import load_run_predictions
+from fer_lib.evaluate.predictions import load_predictions
 from fer_lib.report import results as report
 from fer_lib.run.notebook import save_json, setup_notebook
 
-ctx = setup_notebook("06_confusion_analysis", preset, data_dir, run_dir, seed)
-predictions = load_run_predictions(ctx.run_dir)
+ctx = setup_notebook("06_confusion_analysis", preset, data_dir, run_dir, seed, upstream=upstream, products=products)
+predictions = load_predictions(ctx.upstream)
 sets = report.collect_test_sets(predictions)
 summary = {"notebooks": sorted(predictions), "test_sets": {}}
 
@@ -132,7 +137,7 @@ for (dataset, protocol), frame in in_domain.items():
                            if pd.notna(diff.loc[c, c])},
     }
 counts_table = pd.concat(counts_rows, ignore_index=True) if counts_rows else pd.DataFrame()
-counts_table.to_csv(ctx.out_dir / "confusion_counts.csv", index=False)
+counts_table.to_csv(ctx.product("confusion_counts.csv"), index=False)
 
 # %% [markdown]
 # ## Per-class precision, recall and F1
@@ -154,7 +159,7 @@ for (dataset, protocol), frame in in_domain.items():
     display(Markdown(f"**{report.set_label(dataset, protocol)}**"))
     display(wide.round(2))
 per_class = pd.concat(per_class_rows, ignore_index=True) if per_class_rows else pd.DataFrame()
-per_class.to_csv(ctx.out_dir / "per_class.csv", index=False)
+per_class.to_csv(ctx.product("per_class.csv"), index=False)
 
 # %% [markdown]
 # ## The most confused pairs
@@ -180,7 +185,7 @@ if len(focus):
         ["n_a", "n_b", "a_as_b", "b_as_a", "rate_a_as_b", "rate_b_as_a"]].round(3))
     display(top.set_index(["dataset", "protocol", "model", "variant"]).round(3))
     pd.concat([focus.assign(kind="focus"), top.assign(kind="top")], ignore_index=True).to_csv(
-        ctx.out_dir / "confused_pairs.csv", index=False)
+        ctx.product("confused_pairs.csv"), index=False)
 
 # %% [markdown]
 # ### Examples of these errors
@@ -244,7 +249,7 @@ for (dataset, protocol), frame in sets.items():
     fig = confusion.plot_reliability(curves, title=f"{report.set_label(dataset, protocol)}: reliability")
     plt.show()
 calibration = report.sort_by_family(pd.DataFrame(ece_rows)) if ece_rows else pd.DataFrame()
-calibration.to_csv(ctx.out_dir / "calibration.csv", index=False)
+calibration.to_csv(ctx.product("calibration.csv"), index=False)
 if len(calibration):
     display(calibration.set_index(["dataset", "protocol", "model", "variant"]).round(3))
 
@@ -303,7 +308,7 @@ if len(cross_table):
 summary["calibration"] = calibration.to_dict(orient="records")
 summary["cross_dataset"] = cross_table.to_dict(orient="records")
 summary["focus_pairs"] = focus.to_dict(orient="records") if len(focus) else []
-summary_path = save_json(ctx.out_dir / "summary.json", summary)
+summary_path = save_json(ctx.product("summary.json"), summary)
 
 # %% [markdown]
 # ## What it showed

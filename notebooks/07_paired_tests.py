@@ -40,9 +40,14 @@ run_dir = None  # None: <runs root>/<preset> (FER_RUNS_DIR sets the root)
 seed = 0  # seed of the paired bootstrap
 n_boot = 2000  # paired bootstrap resamples
 alpha = 0.05  # family-wise error rate (Holm); the CIs are at 1 - alpha
+upstream = {  # artefacts of earlier notebooks read here: every model's test predictions
+    "03_spatial_baseline": "03_spatial_baseline/predictions.parquet", "04_temporal": "04_temporal/predictions.parquet",
+    "05_hybrid": "05_hybrid/predictions.parquet"}
+products = ["paired_tests.csv", "claims_vs_measured.csv", "summary.json"]  # in <run_dir>/artifacts/07_paired_tests/
 
 # %% [markdown]
-# **Inputs**: `<run_dir>/artifacts/*/predictions.parquet`. **Outputs** (in
+# **Inputs** (`upstream`): the `predictions.parquet` of notebooks 03, 04 and
+# 05. **Outputs** (`products`, in
 # `<run_dir>/artifacts/07_paired_tests/`): `paired_tests.csv` (every test, one
 # row per comparison, test set and test; columns in
 # `fer_lib.report.results.PAIRED_TEST_COLUMNS`), `claims_vs_measured.csv` and
@@ -67,16 +72,13 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from fer_lib.evaluate.predictions import load_run_predictions
+from fer_lib.evaluate.predictions import load_predictions
 from fer_lib.report import results as report
 from fer_lib.run.notebook import save_json, setup_notebook
 
-ctx = setup_notebook("07_paired_tests", preset, data_dir, run_dir, seed)
-predictions = load_run_predictions(ctx.run_dir)
+ctx = setup_notebook("07_paired_tests", preset, data_dir, run_dir, seed, upstream=upstream, products=products)
+predictions = load_predictions(ctx.upstream)
 sets = report.collect_test_sets(predictions)
-for notebook, family in report.MODEL_NOTEBOOKS.items():
-    if notebook not in predictions:
-        print(f"absent: {notebook} ({family}) has no predictions in this run")
 
 # %% [markdown]
 # ## Which comparisons this run allows
@@ -176,7 +178,7 @@ for (dataset, protocol), frame in sets.items():
         seed_tests.append(report.seed_level_tests(frame, a, b, confidence=1 - alpha, dataset=dataset,
                                                   protocol=protocol))
 tests = report.combine_tests(fold_results, *sample_tests, *seed_tests)
-tests.to_csv(ctx.out_dir / "paired_tests.csv", index=False)
+tests.to_csv(ctx.product("paired_tests.csv"), index=False)
 sample_results = tests[tests["level"] == "sample"]
 if len(sample_results):
     wide = sample_results.pivot_table(
@@ -244,7 +246,7 @@ else:
 
 # %%
 claims = report.claims_vs_measured(sets)
-claims.to_csv(ctx.out_dir / "claims_vs_measured.csv", index=False)
+claims.to_csv(ctx.product("claims_vs_measured.csv"), index=False)
 display(claims.drop(columns=["claim_id"]))
 
 # %% tags=["nbval-check-output"]
@@ -260,7 +262,7 @@ summary = {
     "pvalues": report.pvalue_summary(tests),
     "claims": claims.to_dict(orient="records"),
 }
-summary_path = save_json(ctx.out_dir / "summary.json", summary)
+summary_path = save_json(ctx.product("summary.json"), summary)
 
 # %% [markdown]
 # ## What it showed

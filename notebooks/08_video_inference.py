@@ -54,77 +54,54 @@ synthetic_sequences = 7  # expressions the synthetic subject shows (7: every CK+
 synthetic_min_score = 0.7  # MTCNN threshold on the drawn faces (real videos keep the command's 0.9)
 throughput_video = "single_face.mp4"  # 640x360 single-face clip of media_dir (else the synthetic video)
 throughput_frames = 30  # frames per throughput measurement
+upstream = {"spatial": "03_spatial_baseline/spatial_fer2013.pt",
+            "hybrid": "05_hybrid/hybrid_ckplus.pt"}  # artefacts of earlier notebooks read here
+products = ["synthetic", "frames_synthetic.png", "timelines_synthetic.png", "flicker.csv", "throughput.csv",
+            "throughput.png", "cli_synthetic", "summary.json"]  # written to <run_dir>/artifacts/08_video_inference/
 
 # %% [markdown]
-# **Inputs**: `spatial_fer2013.pt` of notebook 03 (FER-2013 model, 7 FER-2013
-# classes, one frame at a time) and `hybrid_ckplus.pt` of notebook 05 (CNN-LSTM
-# over a window of *T* frames, CK+ classes); a part whose checkpoint is missing
-# is skipped with a message. The media folder. **Outputs** (in
-# `<run_dir>/artifacts/08_video_inference/`): per video and model
-# `<video>/<model>/` with the command's `predictions.csv` (and `.parquet`),
-# `annotated.mp4`, `timeline.png` and `summary.json`; `synthetic/synthetic.mp4`
-# and its truth `synthetic_truth.csv`; `timelines_<video>.png` (spatial vs
-# hybrid), `frames_<video>.png`, `flicker.csv`, `throughput.csv`,
-# `throughput.png` and `summary.json` (every number quoted below).
+# **Inputs** (`upstream`): `spatial_fer2013.pt` of notebook 03 (FER-2013
+# model, 7 FER-2013 classes, one frame at a time) and `hybrid_ckplus.pt` of
+# notebook 05 (CNN-LSTM over a window of *T* frames, CK+ classes); when one is
+# missing, `setup_notebook` stops with a `MissingUpstreamError` naming the
+# notebook to run first. The media folder. **Outputs** (`products`, in
+# `<run_dir>/artifacts/08_video_inference/`): `synthetic/` with the video
+# `synthetic.mp4`, its truth `synthetic_truth.csv` and per model
+# `synthetic/<model>/` the command's `predictions.csv` (and `.parquet`),
+# `annotated.mp4`, `timeline.png` and `summary.json`;
+# `frames_synthetic.png` and `timelines_synthetic.png` (spatial vs hybrid);
+# `flicker.csv`, `throughput.csv`, `throughput.png`; `cli_synthetic/` (the
+# command's outputs from a shell) and `summary.json` (every number quoted
+# below). With the media folder, each real video also gets `<video>/<model>/`
+# and (but `no_face`) `frames_<video>.png` and `timelines_<video>.png`: they
+# depend on `videos` and the media folder, so they are not in `products`.
 
 # %%
 # fer_lib.video.inference draws on matplotlib Figure objects (no pyplot, so the command
 # line never touches a GUI backend); the inline backend is what renders them here.
 # %matplotlib inline
-import contextlib
-import io
 import tempfile
 
 import numpy as np
-import pandas as pd
 import torch
 from IPython.display import Markdown, display
 
 from fer_lib.core import paths
-from fer_lib.data.constants import CKPLUS_TO_FER2013
 from fer_lib.run.notebook import save_json, setup_notebook
-from fer_lib.video.analysis import (
-    annotated_frames_figure,
-    confident_frames,
-    flicker_table,
-    plot_model_timelines,
-    plot_throughput,
-    render_synthetic_video,
-    truth_agreement,
-    video_frames_at,
-)
-from fer_lib.video.cli import main as fer_video
-from fer_lib.video.inference import benchmark_video, run_video_inference
+from fer_lib.video import report
+from fer_lib.video.analysis import flicker_table, plot_throughput, render_synthetic_video, video_frames_at
 from fer_lib.video.model import load_video_model
 
-ctx = setup_notebook("08_video_inference", preset, data_dir, run_dir, seed)
+ctx = setup_notebook("08_video_inference", preset, data_dir, run_dir, seed, upstream=upstream, products=products)
 media = (paths.project_root() / media_dir).resolve()
 GOAL_FPS = 25.0  # the issue's goal for 640x360 single-face video, detecting every k frames and tracking
-CHECKPOINTS = {"spatial": ("03_spatial_baseline", "spatial_fer2013.pt"), "hybrid": ("05_hybrid", "hybrid_ckplus.pt")}
-models = {}
-for name, (notebook, file) in CHECKPOINTS.items():
-    try:
-        models[name] = load_video_model(ctx.artifact(notebook, file), device)
-    except FileNotFoundError:
-        print(f"missing: the {name} checkpoint {notebook}/{file} (run notebook {notebook} first); "
-              f"the {name} part is skipped")
-summary = {"data_dir_is_synthetic": ctx.synthetic, "missing_checkpoints": sorted(set(CHECKPOINTS) - set(models)),
-           "detect_every": detect_every, "max_frames": max_frames, "goal_fps": GOAL_FPS}
+models = {name: load_video_model(path, device) for name, path in ctx.upstream.items()}
 
 # %% [markdown]
 # ## The two models
 
 # %% tags=["nbval-check-output"]
-for name, vm in models.items():
-    what = "one frame at a time" if vm.mode == "spatial" else f"a window of the last {vm.window} frames of a face"
-    print(f"{name}: {what}; classes {list(vm.class_names)}; faces aligned with template="
-          f"{vm.preprocessing['template']}, {vm.size}x{vm.size} gray")
-if not models:
-    print("No checkpoint: run notebooks 03 and 05 first. Nothing to show below.")
-summary["models"] = {name: {"checkpoint": f"{CHECKPOINTS[name][0]}/{CHECKPOINTS[name][1]}", "mode": vm.mode,
-                            "window": vm.window, "class_names": list(vm.class_names),
-                            "trained_on": vm.metadata.get("trained_on", vm.metadata.get("data_set"))}
-                     for name, vm in models.items()}
+print("\n".join(report.describe_models(models)))
 
 # %% [markdown]
 # ```{warning}
@@ -147,18 +124,16 @@ summary["models"] = {name: {"checkpoint": f"{CHECKPOINTS[name][0]}/{CHECKPOINTS[
 # (*rising* towards the apex, or at the *apex*) are kept.
 
 # %% tags=["nbval-check-output"]
-synthetic_path = ctx.out_dir / "synthetic" / "synthetic.mp4"
+synthetic_dir = ctx.product("synthetic")
+synthetic_path = synthetic_dir / "synthetic.mp4"
 truth = render_synthetic_video(synthetic_path, seed=synthetic_seed, n_sequences=synthetic_sequences, fps=15,
                                hold_frames=3, scale=1.5)
-truth.to_csv(ctx.out_dir / "synthetic" / "synthetic_truth.csv", index=False)
+truth.to_csv(synthetic_dir / "synthetic_truth.csv", index=False)
 first = video_frames_at(synthetic_path, [0])[0]
-segments = truth.groupby("sequence", sort=False).agg(label=("label", "first"), frames=("frame", "size"),
-                                                     apex_frames=("phase", lambda p: int((p == "apex").sum())))
+segments = report.expression_segments(truth)
 print(f"{len(truth)} frames of {first.shape[1]}x{first.shape[0]} at 15 fps ({truth['time_s'].iloc[-1]:.1f} s), "
       f"{len(segments)} expressions")
 display(segments.T)
-summary["synthetic"] = {"frames": len(truth), "seed": synthetic_seed, "min_score": synthetic_min_score,
-                        "sequences": segments.reset_index().to_dict("records")}
 
 # %% [markdown]
 # ```{note}
@@ -171,15 +146,9 @@ summary["synthetic"] = {"frames": len(truth), "seed": synthetic_seed, "min_score
 # ```
 
 # %%
-results = {}  # (video, model) -> VideoResult
-for name, vm in models.items():
-    results[("synthetic", name)] = run_video_inference(
-        synthetic_path, vm, ctx.out_dir / "synthetic" / name, detect_every=detect_every,
-        min_score=synthetic_min_score, progress=False)
-for (video, name), res in results.items():
-    s = res.summary
-    print(f"{video}, {name}: a face in {s['frames_with_face']} of {s['frames']} frames; "
-          f"{s['timing']['fps_end_to_end']:.1f} frames/s end to end")
+results = report.run_models(synthetic_path, models, synthetic_dir, key="synthetic", detect_every=detect_every,
+                            min_score=synthetic_min_score)  # (video, model) -> VideoResult
+print("\n".join(report.describe_runs(results, "faces")))
 
 # %% [markdown]
 # ## The real videos
@@ -189,37 +158,15 @@ for (video, name), res in results.items():
 # threshold 0.9), at most `max_frames` frames, once per model.
 
 # %%
-real_videos = []
-if not media.is_dir():
-    print(f"The media folder ({media_dir}) is absent; skipping the real videos.")
-else:
-    for file in videos:
-        if (media / file).is_file():
-            real_videos.append(media / file)
-        else:
-            print(f"{file} is not in the media folder; skipped.")
-for path in real_videos:
-    for name, vm in models.items():
-        results[(path.name, name)] = run_video_inference(
-            path, vm, ctx.out_dir / path.stem / name, detect_every=detect_every, max_frames=max_frames,
-            progress=False)
+real_videos, notes = report.find_videos(media, videos)
+for path in real_videos:  # per-video folders depend on `videos`: written beside the declared products
+    results |= report.run_models(path, models, ctx.out_dir / path.stem, detect_every=detect_every,
+                                 max_frames=max_frames)
+print("\n".join(notes + report.describe_runs({k: r for k, r in results.items() if k[0] != "synthetic"}, "source")))
 
 # %%
-for path in real_videos:
-    for name in models:
-        s = results[(path.name, name)].summary
-        print(f"{path.name}, {name}: {s['frames']} frames of {s['frame_size'][0]}x{s['frame_size'][1]} "
-              f"at {s['fps_source']:.2f} fps")
-
-# %%
-run_table = pd.DataFrame([
-    {"video": v, "model": m, "frames": r.summary["frames"], "frames_with_face": r.summary["frames_with_face"],
-     "frames_no_face": r.summary["frames_no_face"], "tracks": r.summary["faces_found"],
-     "detector_calls": r.summary["timing"]["n_detections"], "fps_end_to_end": r.summary["timing"]["fps_end_to_end"]}
-    for (v, m), r in results.items()])
-summary["runs"] = run_table.to_dict(orient="records")
-if results:
-    display(run_table.round(1))
+run_table = report.run_table(results)
+display(run_table.round(1))
 
 # %% [markdown]
 # ## Frames with labels
@@ -230,23 +177,18 @@ if results:
 # label above.
 
 # %%
-def show_frames(video, indices, titles, suptitle):
-    annotated = {name: results[(video, name)].paths["annotated"] for name in models if (video, name) in results}
-    fig = annotated_frames_figure(annotated, indices, titles, suptitle,
-                                  path=ctx.out_dir / f"frames_{video.split('.')[0]}.png")
-    if fig is not None:
-        display(fig)
-
-
-apex = truth[truth["phase"] == "apex"].groupby("sequence", sort=False)["frame"].first()
-shown = apex.iloc[np.linspace(0, len(apex) - 1, min(4, len(apex))).astype(int)].tolist()
-show_frames("synthetic", shown, [f"frame {f}, true: {truth['label'][f]}" for f in shown],
-            "Synthetic subject: apex frames, as annotated with each model")
+shown = report.apex_frames(truth, 4)
+titles = [f"frame {f}, true: {truth['label'][f]}" for f in shown]
+figures = [report.model_frames_figure(results, "synthetic", shown, titles,
+                                      "Synthetic subject: apex frames, as annotated with each model",
+                                      path=ctx.product("frames_synthetic.png"))]
 for path in real_videos:
-    if models and path.name != "no_face.mp4":
-        n = results[(path.name, next(iter(models)))].summary["frames"]
-        idx = np.linspace(0, n - 1, 4).astype(int).tolist()
-        show_frames(path.name, idx, [f"frame {i}" for i in idx], f"{path.name}: annotated frames")
+    if path.name != "no_face.mp4":
+        idx = np.linspace(0, results[(path.name, "spatial")].summary["frames"] - 1, 4).astype(int).tolist()
+        figures.append(report.model_frames_figure(results, path.name, idx, [f"frame {i}" for i in idx],
+                                                  f"{path.name}: annotated frames",
+                                                  path=ctx.out_dir / f"frames_{path.stem}.png"))
+display(*[fig for fig in figures if fig is not None])  # None: no frame could be read
 
 # %% [markdown]
 # ## Spatial vs hybrid over time
@@ -267,25 +209,15 @@ for path in real_videos:
 # themselves, whatever the arg-max does).
 
 # %%
-def timelines(video, with_truth=None):
-    if not any((video, name) in results for name in models):
-        return None
-    runs = {name: (results[(video, name)], vm.class_names) for name, vm in models.items() if (video, name) in results}
-    fig = plot_model_timelines(runs, truth=with_truth, path=ctx.out_dir / f"timelines_{video.split('.')[0]}.png",
-                               title=f"{video}: class probabilities of the main face, per model")
-    display(fig)
-    return fig
-
-
-timelines("synthetic", truth)
+display(report.model_timelines_figure(results, models, "synthetic", truth, path=ctx.product("timelines_synthetic.png")))
 for path in real_videos:
     if path.name != "no_face.mp4":
-        timelines(path.name)
+        display(report.model_timelines_figure(results, models, path.name,
+                                              path=ctx.out_dir / f"timelines_{path.stem}.png"))
 
 # %%
 flicker = flicker_table({k: r for k, r in results.items() if k[0] != "no_face.mp4"}, truth={"synthetic": truth})
-flicker.to_csv(ctx.out_dir / "flicker.csv", index=False)
-summary["flicker"] = flicker.to_dict(orient="records")
+flicker.to_csv(ctx.product("flicker.csv"), index=False)
 display(flicker.drop(columns=["faces_found"]).round(3))
 
 # %% [markdown]
@@ -297,17 +229,9 @@ display(flicker.drop(columns=["faces_found"]).round(3))
 # detector, so the crop may jump).
 
 # %%
-cuts = truth.index[truth["sequence"] != truth["sequence"].shift()][1:].tolist()  # first frame of each new expression
-sure = []
-for name, vm in models.items():
-    conf = confident_frames(results[("synthetic", name)], 0.7, events=cuts, within=vm.window)
-    sure.append({"model": name, "confident_frames": len(conf), "labels": conf["label"].value_counts().to_dict(),
-                 "just_after_a_cut": int(conf["after_event"].sum()), "cuts": len(cuts),
-                 "on_detection_frames": int((~conf["tracked"].astype(bool)).sum())})
-if sure:
-    sure = pd.DataFrame(sure)
-    summary["synthetic_confident_frames"] = sure.to_dict(orient="records")
-    display(sure)
+SURE = 0.7  # top probability from which a model counts as sure (as the text above says)
+sure = report.confident_frames_table(results, models, report.expression_cuts(truth), "synthetic", threshold=SURE)
+display(sure)
 
 # %% [markdown]
 # On the synthetic video the truth is known, so each model's labels can be
@@ -317,14 +241,8 @@ if sure:
 # nature (the first ones are neutral); the *apex* frames are the fair test.
 
 # %%
-agreement = []
-for name, vm in models.items():
-    class_map = None if set(truth["label"]) <= set(vm.class_names) else dict(CKPLUS_TO_FER2013)
-    agreement.append(truth_agreement(results[("synthetic", name)], truth, class_map).assign(model=name))
-if agreement:
-    agreement = pd.concat(agreement, ignore_index=True)
-    summary["synthetic_agreement"] = agreement.to_dict(orient="records")
-    display(agreement.pivot(index="model", columns="phase", values="accuracy")[["rising", "apex", "all"]].round(3))
+agreement = report.agreement_table(results, models, truth, "synthetic")
+display(agreement.pivot(index="model", columns="phase", values="accuracy")[["rising", "apex", "all"]].round(3))
 
 # %% [markdown]
 # ## No face: only `none` rows
@@ -334,16 +252,7 @@ if agreement:
 # with code 0.
 
 # %%
-none_runs = {k: r for k, r in results.items() if k[0] == "no_face.mp4"}
-for (video, name), res in none_runs.items():
-    df = res.predictions
-    print(f"{video}, {name}: {len(df)} rows for {df['frame'].nunique()} frames; status none: "
-          f"{int((df['status'] == 'none').sum())}; a label: {int(df['label'].notna().sum())}")
-if not none_runs:
-    print("no_face.mp4 was not run (media folder absent or no checkpoint).")
-if results:
-    first_run = next(iter(results.values()))
-    print("columns of predictions.csv:", list(pd.read_csv(first_run.paths["csv"], nrows=0).columns))
+print("\n".join(report.describe_no_face_runs(results, "no_face.mp4")))
 
 # %% [markdown]
 # ## Throughput
@@ -370,40 +279,16 @@ if results:
 # ```
 
 # %%
-throughput = None
-bench_model = models.get("spatial") or next(iter(models.values()), None)
 bench_source = media / throughput_video if (media / throughput_video).is_file() else synthetic_path
-if bench_model is None:
-    print("No checkpoint: throughput not measured.")
-else:
-    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    throughput = pd.concat([
-        benchmark_video(bench_source, bench_model.path, detect_every=sorted({1, detect_every}), device=dev,
-                        max_frames=throughput_frames)
-        for dev in devices], ignore_index=True)
-    throughput.insert(0, "video", bench_source.name)
-    throughput.insert(1, "model", next(k for k, v in models.items() if v is bench_model))
-    throughput["ms_detect"] = 1000 * throughput["detect_s"] / throughput["frames"]
-    throughput["ms_track_align"] = throughput["ms_detect_align"] - throughput["ms_detect"]
-    throughput["goal_fps"] = np.where(throughput["detect_every"] > 1, GOAL_FPS, np.nan)  # detect-and-track only
-    throughput["meets_goal"] = [None if np.isnan(g) else bool(f >= g)
-                                for f, g in zip(throughput["fps_end_to_end"], throughput["goal_fps"])]
-    throughput.to_csv(ctx.out_dir / "throughput.csv", index=False)
-    summary["throughput"] = throughput.to_dict(orient="records")
-    display(throughput[["video", "device", "detect_every", "frames", "frame_size", "n_detections", "ms_decode",
-                        "ms_detect", "ms_track_align", "ms_classify", "ms_write", "fps_end_to_end",
-                        "fps_without_write", "fps_cpu", "goal_fps", "meets_goal"]].round(1))
-    fig = plot_throughput(throughput, GOAL_FPS, ctx.out_dir / "throughput.png")
-    display(fig)
+throughput = report.measure_throughput(bench_source, "spatial", models["spatial"].path, detect_every,
+                                       devices=["cpu"] + (["cuda"] if torch.cuda.is_available() else []),
+                                       max_frames=throughput_frames, goal_fps=GOAL_FPS)
+throughput.to_csv(ctx.product("throughput.csv"), index=False)
+display(throughput[list(report.THROUGHPUT_SHOWN_COLUMNS)].round(1))
+display(plot_throughput(throughput, GOAL_FPS, ctx.product("throughput.png")))
 
 # %%
-if throughput is not None:
-    for r in throughput[throughput["detect_every"] == detect_every].itertuples():
-        verdict = "meets" if r.fps_end_to_end >= GOAL_FPS else f"is {r.fps_end_to_end / GOAL_FPS:.0%} of"
-        print(f"{r.device}, {r.frame_size}, detect every {r.detect_every}: {r.fps_end_to_end:.1f} frames/s end to "
-              f"end ({r.fps_without_write:.1f} without writing the annotated video): {verdict} the goal of "
-              f"{GOAL_FPS:g} frames/s; {r.fps_cpu:.1f} frames per CPU second (an estimate of the rate on an idle "
-              "machine)")
+print("\n".join(report.describe_throughput(throughput, detect_every, GOAL_FPS)))
 
 # %% [markdown]
 # ## From a shell
@@ -435,87 +320,28 @@ if throughput is not None:
 # corrupt file.
 
 # %%
-cli = {}
-if models:
-    checkpoint = str(next(iter(models.values())).path)
-    with tempfile.TemporaryDirectory() as tmp:
-        corrupt = f"{tmp}/corrupt.mp4"
-        with open(corrupt, "wb") as fh:
-            fh.write(np.random.default_rng(ctx.seed).integers(0, 256, 4096, dtype=np.uint8).tobytes())
-        for case, argv in {
-            "synthetic video": [str(synthetic_path), "--checkpoint", checkpoint, "--max-frames", "15",
-                                "--out", str(ctx.out_dir / "cli_synthetic"), "--no-progress"],
-            "corrupt file": [corrupt, "--checkpoint", checkpoint, "--out", f"{tmp}/out", "--no-progress"],
-        }.items():
-            out, err = io.StringIO(), io.StringIO()
-            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-                code = fer_video(argv)
-            cli[case] = {"exit_code": code, "stdout": out.getvalue(), "stderr": err.getvalue()}
-            print(paths.display_text(f"$ fer-video {' '.join(argv[:1])} ...\n{out.getvalue()}{err.getvalue()}"))
-else:
-    print("No checkpoint: the command needs one.")
+checkpoint = str(models["spatial"].path)
+with tempfile.TemporaryDirectory() as tmp:
+    corrupt = str(report.write_noise_file(f"{tmp}/corrupt.mp4", ctx.seed))  # random bytes: no decoder reads them
+    cli = report.call_cli({
+        "synthetic video": [str(synthetic_path), "--checkpoint", checkpoint, "--max-frames", "15",
+                            "--out", str(ctx.product("cli_synthetic")), "--no-progress"],
+        "corrupt file": [corrupt, "--checkpoint", checkpoint, "--out", f"{tmp}/out", "--no-progress"]})
+print(report.cli_transcript(cli))
 
 # %% tags=["nbval-check-output"]
-for case, c in cli.items():
-    lines = c["stderr"].strip().splitlines()
-    errors = [line for line in lines if line.startswith("fer-video: error:")]
-    print(f"{case}: exit code {c['exit_code']}; error lines: {len(errors)}")
-summary["cli_exit_codes"] = {case: c["exit_code"] for case, c in cli.items()}
+print("\n".join(report.cli_outcomes(cli)))
 
 # %%
-_ = save_json(ctx.out_dir / "summary.json", summary)
+summary = report.video_summary(
+    results, models, upstream, truth, flicker=flicker, confident=sure, agreement=agreement, throughput=throughput,
+    cli=cli, settings={"data_dir_is_synthetic": ctx.synthetic, "detect_every": detect_every, "max_frames": max_frames,
+                       "goal_fps": GOAL_FPS}, synthetic={"seed": synthetic_seed, "min_score": synthetic_min_score})
+_ = save_json(ctx.product("summary.json"), summary)
 
 # %% [markdown]
 # ## What it showed
 
 # %%
-lines = []
-if summary["missing_checkpoints"]:
-    lines.append(f"* **Missing checkpoints**: {', '.join(summary['missing_checkpoints'])} (those parts were skipped).")
-for (video, name), res in results.items():
-    s = res.summary
-    lines.append(f"* **{video}, {name}**: {s['frames']} frames, a face in {s['frames_with_face']}, "
-                 f"{s['frames_no_face']} `none` rows; {s['timing']['fps_end_to_end']:.1f} frames/s end to end "
-                 f"({s['device']}).")
-if len(flicker):
-    for video, g in flicker.groupby("video", sort=False):
-        parts = [f"{r.model} {r.label_changes_per_second:.2f}" + (
-                 f" (mean top probability {r.mean_top_probability:.2f}, probabilities change by "
-                 f"{r.mean_probability_change:.3f} per frame)" if pd.notna(r.mean_top_probability) else "")
-                 for r in g.itertuples() if pd.notna(r.label_changes_per_second)]
-        if parts:
-            lines.append(f"* **Flicker on {video}** (label changes per second of the main face): "
-                         + "; ".join(parts) + ".")
-    rates = flicker[flicker["model"].isin(["spatial", "hybrid"])].pivot(
-        index="video", columns="model", values="label_changes_per_second")
-    if {"spatial", "hybrid"} <= set(rates.columns):
-        less = [v for v, r in rates.iterrows() if r["hybrid"] < r["spatial"]]
-        lines.append(f"* The hybrid flickered less than the spatial model on {len(less)} of {len(rates)} videos"
-                     + (f" ({', '.join(less)})" if less else "") + ".")
-if isinstance(sure, pd.DataFrame):
-    lines.append("* **Confident frames on the synthetic video** (top probability >= 0.7): " + "; ".join(
-        f"{r.model} {r.confident_frames} (" + ", ".join(f"{k} {v}" for k, v in r.labels.items())
-        + f"): {r.just_after_a_cut} just after one of the {r.cuts} cuts, {r.on_detection_frames} on detection frames"
-        for r in sure.itertuples()) + ".")
-if isinstance(agreement, pd.DataFrame):
-    apex_acc = agreement[agreement["phase"] == "apex"].set_index("model")
-    lines.append("* **Synthetic subject, apex frames**: " + "; ".join(
-        f"{m} right on {r.correct} of {r.compared} ({r.accuracy:.0%})" for m, r in apex_acc.iterrows()) + ".")
-if throughput is not None:
-    for r in throughput.itertuples():
-        goal = "" if r.meets_goal is None else (
-            f" Goal: {GOAL_FPS:g} frames/s with detect-and-track: {'met' if r.meets_goal else 'not met'} in "
-            f"wall-clock time on this run's machine, {'met' if r.fps_cpu >= GOAL_FPS else 'not met'} per CPU second.")
-        lines.append(f"* **Throughput** ({r.video}, {r.frame_size}, {r.device}, detect every {r.detect_every}): "
-                     f"{r.fps_end_to_end:.1f} frames/s end to end ({r.fps_cpu:.1f} per CPU second); per frame "
-                     f"{r.ms_decode:.0f} ms decode, "
-                     f"{r.ms_detect:.0f} ms detect, {r.ms_track_align:.0f} ms track + align, {r.ms_classify:.0f} ms "
-                     f"classify, {r.ms_write:.0f} ms write.{goal}")
-if cli:
-    lines.append("* **fer-video**: " + "; ".join(f"{case} -> exit code {c['exit_code']}" for case, c in cli.items())
-                 + ".")
-if ctx.synthetic:
-    lines.append("* The models are the smoke run's, trained on synthetic faces: their labels on the real videos "
-                 "mean nothing; the flicker and throughput figures describe the models and the pipeline, not "
-                 "emotions.")
-display(Markdown("\n".join(lines)))
+display(Markdown(report.video_findings(results, flicker, sure, agreement, throughput, cli, goal_fps=GOAL_FPS,
+                                       confident_threshold=SURE, synthetic_models=ctx.synthetic)))

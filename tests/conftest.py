@@ -112,3 +112,20 @@ def pytest_configure(config):
     # outputs go to runs/_test/smoke so a test run never touches runs/smoke.
     # Kernels started by nbval inherit this environment.
     os.environ.setdefault("FER_RUNS_DIR", str(PROJECT_ROOT / "runs" / "_test"))
+
+
+#: Arguments of fer_lib.data.synthetic.SyntheticConfig for a tiny CK+ release.
+TINY_RELEASE = dict(fer_per_class_train=1, fer_per_class_public=1, fer_per_class_private=1, fer_identities=2,
+                    ck_subjects=2, ck_sequences_per_subject=1, ck_min_frames=7, ck_max_frames=8,
+                    ck_unlabelled_fraction=0.0)
+
+
+@pytest.fixture(scope="session")
+def tiny_release(tmp_path_factory):
+    """A synthetic CK+ release (2 labelled sequences, 7-8 frames of 192x144, with Landmarks/)."""
+    from fer_lib.data import synthetic
+    from fer_lib.data.ckplus import load_ckplus_sequences
+
+    root = tmp_path_factory.mktemp("tiny") / "data"
+    synthetic.write_synthetic_dataset(root, synthetic.SyntheticConfig(**TINY_RELEASE), progress=False)
+    return load_ckplus_sequences(root / "ckplus" / "sequences")

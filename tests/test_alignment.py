@@ -516,21 +516,6 @@ def test_sequence_records_keep_the_raw_detections(shifted_runs, shifted_sequence
 # ------------------------------------------------------------- data-set glue
 
 
-TINY_RELEASE = dict(fer_per_class_train=1, fer_per_class_public=1, fer_per_class_private=1, fer_identities=2,
-                    ck_subjects=2, ck_sequences_per_subject=1, ck_min_frames=7, ck_max_frames=8,
-                    ck_unlabelled_fraction=0.0)
-
-
-@pytest.fixture(scope="module")
-def tiny_release(tmp_path_factory):
-    """A synthetic CK+ release (2 labelled sequences, 7-8 frames of 192x144, with Landmarks/)."""
-    from fer_lib.data import synthetic
-
-    root = tmp_path_factory.mktemp("tiny") / "data"
-    synthetic.write_synthetic_dataset(root, synthetic.SyntheticConfig(**TINY_RELEASE), progress=False)
-    return load_ckplus_sequences(root / "ckplus" / "sequences")
-
-
 def test_align_ckplus_sequences_with_landmarks_and_cache(tiny_release, tmp_path):
     seqs = tiny_release
     n = sum(s.n_frames for s in seqs.labelled)

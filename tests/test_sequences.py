@@ -1,6 +1,7 @@
 """Sequence data (CK+48 clips, aligned sequences, prefixes, FER-2013 clips), the fold runner and the scores."""
 
-import re
+from dataclasses import replace
+from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
@@ -12,13 +13,14 @@ from fer_lib.data.constants import CKPLUS_CLASSES, FER2013_CLASSES
 from fer_lib.data.splits import ViewSet
 from fer_lib.evaluate.predictions import predictions_frame
 from fer_lib.faces.sequences import (
+    ALIGNED_SEQUENCES_FILE,
     align_sequences,
-    align_study_sequences,
     ckplus48_clips,
     class_recall,
     control_verdict,
     fer_static_clips,
     fold_scores,
+    load_aligned_sequences,
     load_study_clips,
     pair_accuracy,
     positive_control,
@@ -26,6 +28,7 @@ from fer_lib.faces.sequences import (
     prefix_length,
     prefix_split,
     resample_clip,
+    save_aligned_sequences,
     select_predictions,
     sequence_view_set,
     sequence_views,
@@ -86,15 +89,24 @@ def test_load_study_clips_reads_ck48_folds_and_optional_sequences(tmp_path):
             rows.append({"subject": f"S{100 + s}", "sequence_id": sid, "label": label, "fold": s})
     (run_dir / "artifacts" / "01_data_audit").mkdir(parents=True)
     pd.DataFrame(rows).to_csv(run_dir / "artifacts" / "01_data_audit" / "ckplus48_folds.csv", index=False)
-    ctx = NotebookContext("04_temporal", "test", data_dir, False, run_dir, run_dir / "artifacts" / "04_temporal", 0)
+    aligned_file = save_aligned_sequences(run_dir / "artifacts" / "02_alignment" / ALIGNED_SEQUENCES_FILE,
+                                          missing="CK+ sequences not found in the data folder")
+    upstream = MappingProxyType({"folds": run_dir / "artifacts" / "01_data_audit" / "ckplus48_folds.csv",
+                                 "aligned": aligned_file})
+    ctx = NotebookContext("04_temporal", "test", data_dir, False, run_dir, run_dir / "artifacts" / "04_temporal", 0,
+                          upstream)
     study = load_study_clips(ctx, ["6class", "7class"])
     assert list(study.clips) == ["6class", "7class"] and len(study.ck48) == 9
     assert len(study.clips["7class"]) == 9 and len(study.clips["6class"]) == 6  # contempt left out
     assert study.clips["7class"].folds.tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2]
     assert len(study.folds_table) == 9
-    assert study.sequences is None and "CK+ sequences not found" in study.sequences_missing
+    assert study.aligned is None and study.aligned_line == (
+        "no full CK+ sequences in notebook 02's ckplus_aligned.npz: CK+ sequences not found in the data folder")
     with pytest.raises(ValueError, match=r"protocols must be drawn from \['7class', '6class'\]; got unknown \['8class'\]"):
         load_study_clips(ctx, ["8class"])
+    bare = NotebookContext("04_temporal", "test", data_dir, False, run_dir, run_dir / "artifacts" / "04_temporal", 0)
+    with pytest.raises(ValueError, match=r"must declare upstream \['folds', 'aligned'\]"):
+        load_study_clips(bare, ["7class"])
 
 
 def test_prefixes_windows_and_resampling():
@@ -262,14 +274,49 @@ def test_align_sequences_with_landmarks_and_view_sets(tmp_path):
         ViewSet("d", {"x": np.zeros((1, 3, 4, 4), np.uint8)}, vs.y, vs.sample_ids, vs.folds)
 
 
-def test_align_study_sequences_uses_the_shared_cache_and_says_what_it_did(tmp_path, monkeypatch):
+def test_notebook_02_product_gives_back_what_align_sequences_gives(tmp_path):
+    from fer_lib.faces.datasets import align_ckplus_sequences
+
     _write_release(tmp_path / "release")
-    monkeypatch.setenv("FER_CACHE_DIR", str(tmp_path / "cache"))
-    aligned, line = align_study_sequences(load_ckplus_sequences(tmp_path / "release"))
-    assert aligned.sample_ids.tolist() == ["S010_001", "S010_002"]
-    assert any((tmp_path / "cache" / "alignment").iterdir())  # written to the shared alignment cache
-    assert re.fullmatch(r"2 sequences aligned in \d+\.\d s; methods \{'landmarks': 2\}; frames without a face "
-                        r"\(filled from the nearest frame\): 0; excluded: 0", line), line
+    seqs = load_ckplus_sequences(tmp_path / "release")
+    alignment = align_ckplus_sequences(seqs.labelled, "auto", 1, 48, None)
+    path = save_aligned_sequences(tmp_path / "run" / ALIGNED_SEQUENCES_FILE, alignment)
+    aligned, line = load_aligned_sequences(path)
+    direct = align_sequences(seqs)
+    assert aligned.sample_ids.tolist() == direct.sample_ids.tolist() == ["S010_001", "S010_002"]
+    assert all(np.array_equal(a, b) for a, b in zip(aligned.crops, direct.crops))
+    assert aligned.labels.tolist() == direct.labels.tolist() and aligned.subjects.tolist() == ["S010", "S010"]
+    assert aligned.methods.tolist() == ["landmarks", "landmarks"] and aligned.frames_filled.tolist() == [0, 0]
+    assert line == ("2 labelled sequences (9 frames) from notebook 02's ckplus_aligned.npz (alignment {'method': "
+                    "'auto', 'detect_every': 1, 'size': 48, 'color': 'gray'}); methods {'landmarks': 2}; frames "
+                    "without a face (filled from the nearest frame): 0; excluded: 0")
+    with pytest.raises(ValueError, match=r"crops of shape \(48, 48\) \(size=48, color='gray'\); this notebook "
+                                         r"needs 64x64 gray crops: run notebook 02 with size=64"):
+        load_aligned_sequences(path, size=64)
+
+
+def test_aligned_sequences_fill_missing_frames_and_exclude_faceless_sequences(tmp_path):
+    from fer_lib.faces.datasets import align_ckplus_sequences
+
+    _write_release(tmp_path / "release")
+    alignment = align_ckplus_sequences(load_ckplus_sequences(tmp_path / "release").labelled, "auto", 1, 48, None)
+    records = alignment.records.copy()
+    first = records["sequence_id"] == "S010_001"
+    records.loc[first & records["frame"].isin([0, 1]), "status"] = "none"  # no face in the first two frames
+    records.loc[records["sequence_id"] == "S010_002", "status"] = "none"  # no face at all
+    crops = list(alignment.crops)
+    crops[0] = crops[0].copy()
+    crops[0][:2] = 0
+    path = save_aligned_sequences(tmp_path / ALIGNED_SEQUENCES_FILE,
+                                  replace(alignment, records=records, crops=tuple(crops)))
+    aligned, line = load_aligned_sequences(path)
+    assert aligned.sample_ids.tolist() == ["S010_001"] and aligned.frames_filled.tolist() == [2]
+    assert np.array_equal(aligned.crops[0][0], alignment.crops[0][2])  # filled from the nearest frame with a face
+    assert aligned.excluded.to_dict(orient="records") == [
+        {"sequence_id": "S010_002", "reason": "no face found by landmarks"}]
+    assert line.endswith("frames without a face (filled from the nearest frame): 2; excluded: 1")
+    with pytest.raises(ValueError, match="give exactly one of alignment"):
+        save_aligned_sequences(tmp_path / "x.npz")
 
 
 def test_select_predictions_restores_the_protocol_class_order():

@@ -185,23 +185,42 @@ def save_predictions(frames, out_dir):
     return path
 
 
-def load_run_predictions(run_dir):
-    """All predictions saved in a run folder (``artifacts/*/predictions.parquet``).
+def load_predictions(files):
+    """Read the prediction tables of several notebooks (a notebook's declared ``upstream``).
 
-    Tables with different class sets (FER-2013 vs CK+) are returned separately.
+    Parameters
+    ----------
+    files : mapping of str to path-like
+        ``{"<notebook id>": path of its predictions.parquet}``.
 
     Returns
     -------
     dict of str to DataFrame
-        ``{"<notebook>": predictions}``; a ``notebook`` column is added, and
-        each table keeps its class lists (:func:`class_lists`).
+        ``{"<notebook>": predictions}`` in the order given; a ``notebook``
+        column is added, and each table keeps its class lists (:func:`class_lists`).
     """
     out = {}
-    for path in sorted(Path(run_dir).glob(f"artifacts/*/{PREDICTIONS_FILE}")):
+    for notebook, path in files.items():
         frame = pd.read_parquet(path)
-        frame.insert(0, "notebook", path.parent.name)
-        out[path.parent.name] = frame
+        frame.insert(0, "notebook", notebook)
+        out[notebook] = frame
     return out
+
+
+def load_run_predictions(run_dir):
+    """All predictions saved in a run folder (``artifacts/*/predictions.parquet``), for the run's report.
+
+    Notebooks read the tables they declare in ``upstream`` with
+    :func:`load_predictions` instead, so that what they read does not depend
+    on which notebooks happened to run.
+
+    Returns
+    -------
+    dict of str to DataFrame
+        ``{"<notebook>": predictions}`` (:func:`load_predictions`), in notebook order.
+    """
+    return load_predictions({path.parent.name: path
+                             for path in sorted(Path(run_dir).glob(f"artifacts/*/{PREDICTIONS_FILE}"))})
 
 
 def metrics_table(frame, by=("dataset", "protocol", "model", "variant", "seed", "fold", "split")):

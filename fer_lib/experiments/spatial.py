@@ -8,8 +8,11 @@ Glue between the data loaders, :func:`fer_lib.train.loop.train_model`,
   FER-2013 *Training*, picks each run's epoch on *PublicTest* (the ``val``
   split of :func:`~fer_lib.train.loop.train_model`) and predicts *PublicTest*
   and *PrivateTest* with the recipe's test-time augmentation;
+  :func:`fer_settings` and :func:`train_fer2013_variants` do that for our
+  recipe and the seed papers' setting;
   :func:`select_seed` picks the model to ship by **PublicTest** accuracy only
-  (*PrivateTest* is reported, never used to choose);
+  (*PrivateTest* is reported, never used to choose), :func:`ship_checkpoint`
+  copies it;
 * :func:`transfer_model` starts a CK+ per-frame classifier from the FER-2013
   checkpoint (feature weights copied, new class head; :func:`load_cnn_init`
   and :func:`cnn_from_init`, which the hybrid of notebook 05 uses too);
@@ -18,8 +21,14 @@ Glue between the data loaders, :func:`fer_lib.train.loop.train_model`,
 * :func:`cross_dataset_predictions` applies the FER-2013 model to CK+48 clips
   without any CK+ training, on the 6 classes both data sets share
   (:data:`fer_lib.data.constants.CKPLUS_TO_FER2013`);
+  :func:`cross_dataset_evaluation` does it as trained and with FER-2013's
+  class prior removed, and scores both;
+* :func:`metrics_with_run_info` is the ``metrics.csv`` of notebook 03;
 * :func:`literature_table` holds the published figures the notebook puts
   beside ours (never measured here).
+
+The notebook's tables, its ``summary.json`` and its closing text are built by
+:mod:`fer_lib.experiments.spatial_results`.
 """
 
 import contextlib
@@ -30,6 +39,7 @@ import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -39,8 +49,9 @@ from fer_lib.core.validation import check_option, check_positive_int, check_subs
 from fer_lib.data.ckplus import CKPLUS_PROTOCOLS, protocol_subset
 from fer_lib.data.constants import CKPLUS_TO_FER2013, FER2013_CLASSES
 from fer_lib.data.fer2013 import FER2013_UPSTREAM, fer2013_split_arrays
-from fer_lib.evaluate.predictions import metrics_table, predictions_frame
+from fer_lib.evaluate.predictions import class_names_of, metrics_table, predictions_frame
 from fer_lib.models.init import transfer_model
+from fer_lib.train.config import get_recipe
 from fer_lib.train.folds import FoldRunResult, run_subject_folds
 from fer_lib.train.loop import throughput
 
@@ -49,16 +60,28 @@ __all__ = [
     "CHECKPOINT_NAME",
     "CKPLUS_ANCHORS",
     "CKPLUS_INITS",
+    "CROSS_KINDS",
     "CROSS_PROTOCOL",
     "CROSS_SPLIT",
     "PRIOR_CORRECTED_SUFFIX",
     "FER2013_LITERATURE",
+    "RUN_INFO_COLUMNS",
+    "CrossRuns",
     "FERRuns",
+    "FERSetting",
     "SPATIAL_FAMILY",
     "ckplus_model_factory",
     "class_prior",
+    "cross_dataset_evaluation",
     "cross_dataset_predictions",
+    "duplicate_free_scores",
+    "evaluate_predictions",
+    "fer_settings",
     "fer_variant",
+    "metrics_with_run_info",
+    "select_rows",
+    "ship_checkpoint",
+    "train_fer2013_variants",
     "fold_accuracy_table",
     "group_metrics",
     "literature_table",
@@ -70,6 +93,7 @@ __all__ = [
     "seed_summary",
     "select_seed",
     "train_fer2013_seeds",
+    "tta_comparison",
 ]
 
 #: Model family of every prediction this module writes (see :data:`fer_lib.evaluate.predictions.MODEL_FAMILIES`).
@@ -85,6 +109,15 @@ CROSS_SPLIT = "all"
 #: Appended to the FER-2013 variant for the cross-data-set predictions with the
 #: FER-2013 training prior removed (:func:`cross_dataset_predictions`, ``source_prior``).
 PRIOR_CORRECTED_SUFFIX = "-prior-corrected"
+
+#: The two cross-data-set rows of :func:`cross_dataset_evaluation`, in the order
+#: they are reported, each with its key in notebook 03's ``summary.json``.
+CROSS_KINDS = MappingProxyType({"as trained": "cross_fer2013_to_ckplus48",
+                                "FER-2013 prior removed": "cross_fer2013_to_ckplus48_prior_corrected"})
+
+#: Columns of :attr:`FERRuns.runs` and of the CK+ fold metrics joined to ``metrics.csv``
+#: (:func:`metrics_with_run_info`): which epoch each run kept and how long it trained.
+RUN_INFO_COLUMNS = ("dataset", "protocol", "variant", "seed", "fold", "best_epoch", "seconds")
 
 #: File name of the shipped FER-2013 checkpoint in notebook 03's artefact folder
 #: (read by the hybrid, notebook 05, and the video command, notebook 08).
@@ -268,6 +301,190 @@ def train_fer2013_seeds(fer, model_name, config, seeds, out_dir, *, recipe_name,
                    pd.DataFrame(runs))
 
 
+class FERSetting(NamedTuple):
+    """One FER-2013 variant to train (a value of :func:`fer_settings`).
+
+    Attributes
+    ----------
+    recipe : str
+        Name of the recipe (``fer_lib.train.config.RECIPES``), part of the variant name.
+    config : fer_lib.train.config.TrainConfig
+    seeds : list of int
+    """
+
+    recipe: str
+    config: object
+    seeds: list
+
+
+def fer_settings(model_name, recipe, config, seeds, *, paper=True, paper_epochs=None, paper_seeds=(0,)):
+    """The FER-2013 variants of notebook 03: one recipe, and optionally the seed papers' setting.
+
+    Parameters
+    ----------
+    model_name : str
+        The CNN (:data:`fer_lib.models.cnn.MODEL_NAMES`), part of each variant name.
+    recipe : str
+        Name of ``config``'s recipe.
+    config : fer_lib.train.config.TrainConfig
+        The main recipe, with the notebook's overrides applied.
+    seeds : sequence of int
+        Seeds of the main recipe.
+    paper : bool, default=True
+        Also train the seed papers' setting: recipe ``"paper"`` (dropout 0.5,
+        Adam 1e-4, batch 32).
+    paper_epochs : int, optional
+        Epochs of the paper setting; None: the recipe's own.
+    paper_seeds : sequence of int, default=(0,)
+
+    Returns
+    -------
+    dict of str to FERSetting
+        ``{variant: FERSetting}``, the main recipe first (its variant is
+        ``fer_variant(model_name, recipe)``).
+
+    Raises
+    ------
+    ValueError
+        When a seed list is empty or negative, or when ``recipe="paper"``
+        with ``paper=True`` (the same variant twice).
+    """
+    seeds = [check_positive_int("seeds", s, minimum=0) for s in seeds]
+    if not seeds:
+        raise ValueError("seeds must name at least one seed; got []")
+    settings = {fer_variant(model_name, recipe): FERSetting(recipe, config, seeds)}
+    if paper:
+        if recipe == "paper":
+            raise ValueError("recipe='paper' with paper=True would train the variant "
+                             f"{fer_variant(model_name, 'paper')!r} twice; set paper=False (paper_recipe=False)")
+        paper_seeds = [check_positive_int("paper_seeds", s, minimum=0) for s in paper_seeds]
+        if not paper_seeds:
+            raise ValueError("paper_seeds must name at least one seed when paper=True; got []")
+        paper_config = get_recipe("paper", **({} if paper_epochs is None else {"epochs": paper_epochs}))
+        settings[fer_variant(model_name, "paper")] = FERSetting("paper", paper_config, paper_seeds)
+    return settings
+
+
+def train_fer2013_variants(fer, model_name, settings, out_dir, *, model_kwargs=None, resume=False,
+                           progress=False, log=None):
+    """:func:`train_fer2013_seeds` for every variant of :func:`fer_settings`, in one :class:`FERRuns`.
+
+    Parameters
+    ----------
+    fer : fer_lib.data.fer2013.FER2013Data
+    model_name : str
+    settings : mapping of str to FERSetting
+        From :func:`fer_settings`.
+    out_dir : path-like
+        Checkpoints go to ``<out_dir>/<variant>/seed<seed>/``.
+    model_kwargs : dict, optional
+    resume, progress : bool, default=False
+        See :func:`train_fer2013_seeds`.
+    log : callable, optional
+        Called with one line per variant (its seeds and wall time) and, when
+        ``resume`` reused finished runs, one line naming them; None: silent.
+
+    Returns
+    -------
+    FERRuns
+        The variants' tables concatenated, in the order of ``settings``.
+    """
+    if not settings:
+        raise ValueError("settings must hold at least one variant (see fer_settings); got none")
+    parts = []
+    for variant, (recipe_name, config, seeds) in settings.items():
+        t0 = time.perf_counter()
+        parts.append(train_fer2013_seeds(fer, model_name, config, seeds, out_dir, recipe_name=recipe_name,
+                                         model_kwargs=model_kwargs, resume=resume, progress=progress))
+        if log is not None:
+            log(f"{variant}: {len(seeds)} seed(s) in {time.perf_counter() - t0:.1f} s")
+    runs = FERRuns(*(pd.concat([getattr(r, f) for r in parts], ignore_index=True)
+                     for f in ("predictions", "histories", "runs")))
+    if log is not None and runs.runs["reused"].any():
+        reused = runs.runs.loc[runs.runs["reused"], ["variant", "seed"]].to_dict(orient="records")
+        log(f"reused from an earlier run's last.pt (resume=True): {reused}")
+    return runs
+
+
+def select_rows(frame, variant, seed, split=None):
+    """The rows of one FER-2013 run (``variant``, ``seed``) of a predictions, metrics or runs table.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        With columns ``variant`` and ``seed`` (and ``split`` when ``split`` is given).
+    variant : str
+    seed : int
+    split : str, optional
+        Keep this split only (e.g. ``"PrivateTest"``).
+
+    Returns
+    -------
+    DataFrame
+    """
+    keep = (frame["variant"] == variant) & (frame["seed"] == seed)
+    if split is not None:
+        keep &= frame["split"] == split
+    return frame[keep]
+
+
+def ship_checkpoint(runs, variant, seed, path):
+    """Copy the ``best.pt`` of one FER-2013 run to ``path`` (the shipped model, :data:`CHECKPOINT_NAME`).
+
+    Parameters
+    ----------
+    runs : DataFrame
+        :attr:`FERRuns.runs`.
+    variant : str
+    seed : int
+        Normally :func:`select_seed`'s choice.
+    path : path-like
+        Destination; its folder is created.
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    ValueError
+        When ``runs`` does not hold exactly one run of ``variant`` and ``seed``.
+    """
+    rows = select_rows(runs, variant, seed)
+    if len(rows) != 1:
+        have = runs[["variant", "seed"]].to_dict(orient="records")
+        raise ValueError(f"runs must hold exactly one run of variant {variant!r} and seed {seed}; "
+                         f"found {len(rows)} among {have}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(rows.iloc[0]["checkpoint"], path)
+    return path
+
+
+def evaluate_predictions(predictions, class_names=None):
+    """:func:`fer_lib.train.predict.evaluate` of a predictions table (its ``prob_<class>`` and ``y_true``).
+
+    Parameters
+    ----------
+    predictions : DataFrame
+        One test set (format of :mod:`fer_lib.evaluate.predictions`).
+    class_names : sequence of str, optional
+        Default: the table's own (:func:`fer_lib.evaluate.predictions.class_names_of`).
+
+    Returns
+    -------
+    dict
+        ``accuracy``, ``macro_f1``, ``n``, ``per_class``, ``confusion_matrix``, ``class_names``.
+    """
+    from fer_lib.train.predict import evaluate
+
+    names = class_names_of(predictions) if class_names is None else tuple(class_names)
+    missing = [f"prob_{c}" for c in names if f"prob_{c}" not in predictions.columns]
+    if missing:
+        raise ValueError(f"predictions lack the probability columns {missing} of class_names {list(names)}")
+    return evaluate(predictions[[f"prob_{c}" for c in names]].to_numpy(), predictions["y_true"].to_numpy(), names)
+
+
 def tta_comparison(model, X, y, modes, config=None):
     """Accuracy of one model under each test-time augmentation mode (for choosing it on PublicTest).
 
@@ -342,6 +559,33 @@ def without_training_duplicates(predictions, pairs, train_split="Training"):
     return predictions[keep]
 
 
+def duplicate_free_scores(predictions, pairs, class_names=None, train_split="Training"):
+    """Accuracy and macro-F1 of test predictions without the images duplicated in the training split.
+
+    Parameters
+    ----------
+    predictions : DataFrame
+        One model's predictions on one test split (e.g. the shipped model on PrivateTest).
+    pairs : DataFrame
+        Notebook 01's ``fer2013_duplicates.csv`` (see :func:`without_training_duplicates`).
+    class_names : sequence of str, optional
+        Default: the table's own.
+    train_split : str, default="Training"
+
+    Returns
+    -------
+    dict
+        ``accuracy``, ``macro_f1``, ``n`` (images kept) and ``n_removed``.
+    """
+    clean = without_training_duplicates(predictions, pairs, train_split)
+    if clean.empty:
+        raise ValueError(f"every one of the {len(predictions)} predictions has a duplicate in {train_split!r}: "
+                         "nothing left to score")
+    scores = evaluate_predictions(clean, class_names)
+    return {"accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"], "n": scores["n"],
+            "n_removed": int(len(predictions) - len(clean))}
+
+
 def group_metrics(predictions, by=("dataset", "protocol", "model", "variant", "seed", "fold", "split")):
     """:func:`fer_lib.evaluate.predictions.metrics_table` computed separately for each ``(dataset, protocol)``.
 
@@ -356,6 +600,34 @@ def group_metrics(predictions, by=("dataset", "protocol", "model", "variant", "s
         other = [c for c in part.columns if not c.startswith("prob_")]
         parts.append(metrics_table(part[other + filled], by=by))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def metrics_with_run_info(predictions, fer_runs, ck_metrics=None):
+    """Notebook 03's ``metrics.csv``: :func:`group_metrics` with each run's kept epoch and training time.
+
+    Parameters
+    ----------
+    predictions : DataFrame
+        Every prediction of the notebook (FER-2013, CK+ folds, cross-data-set).
+    fer_runs : DataFrame
+        :attr:`FERRuns.runs` (its ``train_seconds`` become ``seconds``).
+    ck_metrics : DataFrame, optional
+        ``metrics`` of :func:`run_ckplus_spatial` (columns ``protocol``,
+        ``variant``, ``seed``, ``fold``, ``best_epoch``, ``seconds``).
+
+    Returns
+    -------
+    DataFrame
+        One row per ``(dataset, protocol, model, variant, seed, fold, split)``
+        with ``best_epoch`` and ``seconds`` (NaN for rows without a training
+        run of their own, e.g. the cross-data-set rows).
+    """
+    cols = list(RUN_INFO_COLUMNS)
+    info = [fer_runs.assign(dataset="fer2013", protocol="canonical", fold=-1)
+            .rename(columns={"train_seconds": "seconds"})[cols]]
+    if ck_metrics is not None:
+        info.append(ck_metrics.assign(dataset="ckplus48")[cols])
+    return group_metrics(predictions).merge(pd.concat(info, ignore_index=True), on=cols[:5], how="left")
 
 
 def select_seed(metrics, variant, split="PublicTest"):
@@ -648,6 +920,80 @@ def cross_dataset_predictions(model, ck48, *, config=None, seed, variant, mappin
     return predictions_frame(probs, y, np.asarray(ck48.sequence_ids)[keep], targets, dataset="ckplus48",
                              protocol=CROSS_PROTOCOL, model=SPATIAL_FAMILY, variant=variant, seed=seed,
                              split=CROSS_SPLIT, fold=-1)
+
+
+@dataclass(frozen=True)
+class CrossRuns:
+    """What :func:`cross_dataset_evaluation` returns: one FER-2013 model on CK+48, per kind of row.
+
+    Attributes
+    ----------
+    predictions : mapping of str to DataFrame
+        ``{kind: predictions}`` for each kind of :data:`CROSS_KINDS`.
+    evaluations : mapping of str to dict
+        ``{kind: evaluate(...)}`` (:func:`evaluate_predictions`).
+    priors : mapping of str to ndarray or None
+        The source prior each kind removed (None: as trained).
+    class_names : tuple of str
+        The CK+ classes scored (those with a FER-2013 counterpart).
+    source_classes : tuple of str
+        The FER-2013 model's classes (the order of the priors).
+    variant : str
+        The FER-2013 model's variant.
+    seed : int
+        The FER-2013 model's seed.
+    """
+
+    predictions: MappingProxyType
+    evaluations: MappingProxyType
+    priors: MappingProxyType
+    class_names: tuple
+    source_classes: tuple
+    variant: str
+    seed: int
+
+    @property
+    def frame(self):
+        """Every kind's predictions in one table (for ``predictions.parquet``)."""
+        return pd.concat(list(self.predictions.values()), ignore_index=True)
+
+
+def cross_dataset_evaluation(model, ck48, *, config=None, seed, variant, source_prior, source_classes=None):
+    """:func:`cross_dataset_predictions` as trained and with the source prior removed, each scored.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The FER-2013 model (:func:`fer_lib.models.checkpoint.load_checkpoint`).
+    ck48 : fer_lib.data.ckplus.CKPlus48Data
+    config : TrainConfig, optional
+    seed : int
+    variant : str
+    source_prior : array-like of shape (len(source_classes),)
+        Class frequencies of FER-2013 *Training* (:func:`class_prior`), removed
+        in the second kind of :data:`CROSS_KINDS`.
+    source_classes : sequence of str, optional
+        The model's classes; default ``model.fer_preprocessing["class_names"]``
+        (else the FER-2013 classes).
+
+    Returns
+    -------
+    CrossRuns
+    """
+    if source_classes is None:
+        source_classes = getattr(model, "fer_preprocessing", {}).get("class_names", FER2013_CLASSES)
+    source_classes = tuple(source_classes)
+    prior = np.asarray(source_prior, dtype=np.float64)
+    if prior.shape != (len(source_classes),):
+        raise ValueError(f"source_prior must have shape ({len(source_classes)},) (one frequency per class of "
+                         f"{list(source_classes)}); got shape {prior.shape}")
+    priors = dict(zip(CROSS_KINDS, (None, prior)))
+    predictions = {kind: cross_dataset_predictions(model, ck48, config=config, seed=seed, variant=variant,
+                                                   source_classes=source_classes, source_prior=p)
+                   for kind, p in priors.items()}
+    evaluations = {kind: evaluate_predictions(frame) for kind, frame in predictions.items()}
+    return CrossRuns(MappingProxyType(predictions), MappingProxyType(evaluations), MappingProxyType(priors),
+                     class_names_of(next(iter(predictions.values()))), source_classes, variant, int(seed))
 
 
 # --------------------------------------------------------------------------- figures

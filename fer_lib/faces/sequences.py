@@ -7,10 +7,10 @@ order), ready for :func:`fer_lib.train.loop.train_model`:
   last three frames of each sequence, ending at the apex) with the
   subject-independent folds of notebook 01, for a protocol of
   :data:`fer_lib.data.ckplus.CKPLUS_PROTOCOLS`;
-* **full sequences** (:func:`align_sequences`; :func:`align_study_sequences`
-  with the shared alignment cache and a one-line summary): the official-layout CK+
-  sequences from neutral onset to apex, faces aligned as in notebook 02 (the
-  release's landmarks where it has them, else MTCNN). The **onset-to-apex
+* **full sequences**: the official-layout CK+ sequences from neutral onset
+  to apex, as notebook 02 aligned them (the release's landmarks where it has
+  them, else MTCNN) and saved them (:func:`save_aligned_sequences`, read back
+  by :func:`load_aligned_sequences`; :func:`align_sequences` aligns directly). The **onset-to-apex
   analysis** cuts every sequence after its first ``fraction`` of frames
   (``ceil(fraction * n_frames)``, at least one; :func:`prefix_length`), as if
   it had been observed only that far, and turns the prefix into a clip of
@@ -22,8 +22,8 @@ order), ready for :func:`fer_lib.train.loop.train_model`:
   for the hybrid's "unified" variant.
 
 :func:`load_study_clips` loads what notebooks 04 and 05 start from (CK+48,
-the folds of notebook 01, the clips of each protocol, the full sequences when
-present). Both notebooks cross-validate with
+the folds of notebook 01, the clips of each protocol, notebook 02's aligned
+full sequences when it had some). Both notebooks cross-validate with
 :func:`fer_lib.train.folds.run_subject_folds`, which also trains on extra
 samples that belong to no fold (FER-2013 images) and tests the views of a
 :class:`ViewSet` (e.g. the prefixes of the full sequences) with the model of
@@ -35,28 +35,22 @@ fold), :func:`class_recall`, :func:`prefix_accuracy` and
 :func:`side_by_side` (per-fold accuracy of several models in one table).
 """
 
+import json
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from fer_lib.core.errors import DataError
 from fer_lib.core.validation import (
     check_fraction,
     check_option,
     check_positive_int,
     check_subset,
 )
-from fer_lib.data.ckplus import (
-    CKPLUS_PROTOCOLS,
-    find_ckplus48,
-    find_ckplus_sequences,
-    load_ckplus48,
-    load_ckplus_sequences,
-    protocol_subset,
-)
+from fer_lib.data.ckplus import CKPLUS_PROTOCOLS, find_ckplus48, load_ckplus48, protocol_subset
 from fer_lib.data.constants import CKPLUS_CLASSES, CKPLUS_TO_FER2013
 from fer_lib.data.splits import ViewSet, sample_folds
 from fer_lib.faces.alignment import RESAMPLING, resample_sequence
@@ -151,53 +145,56 @@ class StudyClips:
         ``ckplus48_folds.csv`` of notebook 01.
     clips : dict of str to ClipData
         Protocol -> its CK+48 clips and folds, in the order of ``protocols``.
-    sequences : fer_lib.data.ckplus.CKPlusSequences or None
-        The full CK+ sequences; None when the data folder has none.
-    sequences_missing : str or None
-        Why ``sequences`` is None (the loader's message).
+    aligned : AlignedSequences or None
+        The labelled full CK+ sequences as notebook 02 aligned them; None when
+        notebook 02 had none.
+    aligned_line : str
+        What was read (or why there is nothing), from :func:`load_aligned_sequences`.
     """
 
     ck48: object
     folds_table: pd.DataFrame
     clips: dict
-    sequences: object
-    sequences_missing: str
+    aligned: object
+    aligned_line: str
 
 
 def load_study_clips(ctx, protocols):
-    """Load CK+48, the folds of notebook 01, the clips of each protocol and the full sequences.
+    """Load CK+48, the folds of notebook 01, the clips of each protocol and notebook 02's aligned sequences.
 
     Parameters
     ----------
     ctx : fer_lib.run.notebook.NotebookContext
-        The notebook's context: its data folder and run folder.
+        The notebook's context, whose ``upstream`` holds ``"folds"``
+        (notebook 01's ``ckplus48_folds.csv``) and ``"aligned"`` (notebook
+        02's :data:`ALIGNED_SEQUENCES_FILE`).
     protocols : sequence of {"7class", "6class"}
 
     Returns
     -------
     StudyClips
         Full sequences are optional (the onset-to-apex analysis is skipped
-        without them): a data folder without them gives ``sequences=None``
-        and the reason in ``sequences_missing``.
+        without them): ``aligned=None`` and the reason in ``aligned_line``.
 
     Raises
     ------
     ValueError
-        If ``protocols`` names an unknown protocol.
-    FileNotFoundError
-        If notebook 01's ``ckplus48_folds.csv`` is not in the run folder.
+        If ``protocols`` names an unknown protocol, or ``ctx.upstream`` lacks
+        ``"folds"`` or ``"aligned"``.
     fer_lib.core.errors.DataError
         If CK+48 is missing or malformed.
     """
     protocols = check_subset("protocols", protocols, CKPLUS_PROTOCOLS)
+    missing = [k for k in ("folds", "aligned") if k not in ctx.upstream]
+    if missing:
+        raise ValueError(f"the notebook must declare upstream {missing} (notebook 01's ckplus48_folds.csv, notebook "
+                         f"02's {ALIGNED_SEQUENCES_FILE}); its upstream is {sorted(ctx.upstream)}")
     ck48 = load_ckplus48(find_ckplus48(ctx.data_dir))
-    folds_table = pd.read_csv(ctx.artifact("01_data_audit", "ckplus48_folds.csv"))
+    folds_table = pd.read_csv(ctx.upstream["folds"])
     clips = {p: ckplus48_clips(ck48, folds_table, p) for p in protocols}
-    try:
-        sequences, missing = load_ckplus_sequences(find_ckplus_sequences(ctx.data_dir)), None
-    except DataError as exc:
-        sequences, missing = None, str(exc)
-    return StudyClips(ck48, folds_table, clips, sequences, missing)
+    size = next(iter(clips.values())).X.shape[-1]
+    aligned, line = load_aligned_sequences(ctx.upstream["aligned"], size=size)
+    return StudyClips(ck48, folds_table, clips, aligned, line)
 
 
 # --------------------------------------------------------------------------- full sequences
@@ -276,6 +273,36 @@ def _fill_missing(crops, found):
     return out
 
 
+def _labelled_aligned(sequence_ids, subjects, labels, methods, crops, found, seconds):
+    """:class:`AlignedSequences` of the labelled sequences among per-sequence arrays (labels: names or None)."""
+    kept = {"crops": [], "labels": [], "ids": [], "subjects": [], "methods": [], "filled": []}
+    excluded = []
+    for sid, subject, label, how, c, f in zip(sequence_ids, subjects, labels, methods, crops, found):
+        if not label:
+            continue
+        if not f.any():
+            excluded.append({"sequence_id": sid, "reason": f"no face found by {how}"})
+            continue
+        kept["crops"].append(_fill_missing(c, f))
+        kept["labels"].append(CKPLUS_CLASSES.index(label))
+        kept["ids"].append(sid)
+        kept["subjects"].append(subject)
+        kept["methods"].append(how)
+        kept["filled"].append(int((~f).sum()))
+    return AlignedSequences(
+        crops=tuple(kept["crops"]), labels=np.asarray(kept["labels"], dtype=np.int64),
+        sample_ids=np.asarray(kept["ids"], dtype=str), subjects=np.asarray(kept["subjects"], dtype=str),
+        methods=np.asarray(kept["methods"], dtype=str), frames_filled=np.asarray(kept["filled"], dtype=np.int64),
+        excluded=pd.DataFrame(excluded, columns=["sequence_id", "reason"]), seconds=seconds,
+    )
+
+
+def _found_per_sequence(alignment):
+    """Per sequence of a SequenceAlignment, bool ndarray of shape (n_frames_i,): a face was found."""
+    status = alignment.records.groupby("sequence_id", sort=False)["status"]
+    return [(status.get_group(seq.sequence_id) != "none").to_numpy() for seq in alignment.sequences]
+
+
 def align_sequences(sequences, method="auto", size=48, detect_every=1, device=None, cache_dir=None,
                     progress=False):
     """Align the faces of labelled CK+ sequences (notebook 02's alignment, its cache when given).
@@ -315,65 +342,102 @@ def align_sequences(sequences, method="auto", size=48, detect_every=1, device=No
         raise ValueError("sequences holds no labelled sequence")
     t0 = time.perf_counter()
     result = align_ckplus_sequences(seqs, method, detect_every, size, cache_dir, progress, device=device)
-    status = result.records.groupby("sequence_id", sort=False)["status"]
-    raw = [(seq, crops, m, (status.get_group(seq.sequence_id) != "none").to_numpy())
-           for seq, crops, m in zip(result.sequences, result.crops, result.methods)]
-    crops, labels, ids, subjects, methods, filled, excluded = [], [], [], [], [], [], []
-    for seq, c, how, found in raw:
-        if not found.any():
-            excluded.append({"sequence_id": seq.sequence_id, "reason": f"no face found by {how}"})
-            continue
-        crops.append(_fill_missing(c, found))
-        labels.append(CKPLUS_CLASSES.index(seq.label))
-        ids.append(seq.sequence_id)
-        subjects.append(seq.subject)
-        methods.append(how)
-        filled.append(int((~found).sum()))
-    return AlignedSequences(
-        crops=tuple(crops), labels=np.asarray(labels, dtype=np.int64), sample_ids=np.asarray(ids, dtype=str),
-        subjects=np.asarray(subjects, dtype=str), methods=np.asarray(methods, dtype=str),
-        frames_filled=np.asarray(filled, dtype=np.int64),
-        excluded=pd.DataFrame(excluded, columns=["sequence_id", "reason"]), seconds=time.perf_counter() - t0,
-    )
+    return _labelled_aligned([s.sequence_id for s in result.sequences], [s.subject for s in result.sequences],
+                             [s.label for s in result.sequences], result.methods, result.crops,
+                             _found_per_sequence(result), time.perf_counter() - t0)
 
 
-def align_study_sequences(sequences, method="auto", detect_every=1, progress=False):
-    """Align the full CK+ sequences as notebooks 04 and 05 do, and say what happened in one line.
+# --------------------------------------------------------------------------- notebook 02's product
 
-    :func:`align_sequences` with 48x48 crops and the alignment cache shared
-    by every run (:func:`fer_lib.faces.datasets.alignment_cache_dir`), so that the
-    sequences aligned by notebook 02 or 04 are read back, not aligned again.
+#: Notebook 02's product holding the aligned CK+ sequences, which notebooks 04 and 05 read.
+ALIGNED_SEQUENCES_FILE = "ckplus_aligned.npz"
+
+
+def save_aligned_sequences(path, alignment=None, missing=None):
+    """Write notebook 02's aligned CK+ sequences to one ``.npz`` file (every sequence, labelled or not).
 
     Parameters
     ----------
-    sequences : fer_lib.data.ckplus.CKPlusSequences or sequence of CKPlusSequence
-        Only labelled sequences are used.
-    method : {"auto", "landmarks", "mtcnn", "haar"}, default="auto"
-        See :func:`align_sequences`.
-    detect_every : int, default=1
-        The detector runs every ``k`` frames, optical flow tracks in between.
-    progress : bool, default=False
+    path : path-like
+    alignment : fer_lib.faces.datasets.SequenceAlignment or None
+        ``None`` when the data folder has no full sequences: the file then
+        holds no sequence and says why (``missing``), so that the product
+        always exists.
+    missing : str, optional
+        Why there is no alignment (required when ``alignment`` is None).
 
     Returns
     -------
-    aligned : AlignedSequences
+    Path
+    """
+    if (alignment is None) == (missing is None):
+        raise ValueError("give exactly one of alignment (a SequenceAlignment) and missing (why there is none); "
+                         f"got alignment={type(alignment).__name__}, missing={missing!r}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if alignment is None:
+        np.savez_compressed(path, missing=np.asarray(missing), params=np.asarray("{}"))
+        return path
+    seqs = alignment.sequences
+    np.savez_compressed(
+        path, crops=np.concatenate(alignment.crops), lengths=np.array([len(c) for c in alignment.crops]),
+        found=np.concatenate(_found_per_sequence(alignment)),
+        sequence_id=np.array([s.sequence_id for s in seqs], dtype=str),
+        subject=np.array([s.subject for s in seqs], dtype=str),
+        label=np.array([s.label or "" for s in seqs], dtype=str), method=np.asarray(alignment.methods, dtype=str),
+        params=np.asarray(json.dumps(alignment.params, sort_keys=True, default=str)), missing=np.asarray(""),
+    )
+    return path
+
+
+def load_aligned_sequences(path, size=48):
+    """Read notebook 02's aligned sequences (:func:`save_aligned_sequences`): the labelled ones.
+
+    Parameters
+    ----------
+    path : path-like
+        ``<run_dir>/artifacts/02_alignment/ckplus_aligned.npz``.
+    size : int, default=48
+        The crop side the caller's models take (CK+48 clips: 48); gray crops.
+
+    Returns
+    -------
+    aligned : AlignedSequences or None
+        None when notebook 02 had no full sequences.
     line : str
-        E.g. ``"40 sequences aligned in 3.2 s; methods {'landmarks': 40};
-        frames without a face (filled from the nearest frame): 0; excluded: 0"``
-        (from :meth:`AlignedSequences.summary`).
+        What was read, e.g. ``"40 labelled sequences (784 frames) from notebook 02's
+        ckplus_aligned.npz; params {...}; methods {'landmarks': 40}; frames
+        without a face (filled from the nearest frame): 0; excluded: 0"``, or why
+        there are none.
 
     Raises
     ------
     ValueError
-        As :func:`align_sequences`.
+        When the crops are not ``size x size`` gray (notebook 02 ran with
+        another ``size`` or ``color``).
     """
-    from fer_lib.faces.datasets import alignment_cache_dir
-
-    aligned = align_sequences(sequences, method, detect_every=detect_every, cache_dir=alignment_cache_dir(),
-                              progress=progress)
+    t0 = time.perf_counter()
+    with np.load(path, allow_pickle=False) as data:
+        stored = {k: data[k] for k in data.files}
+    if str(stored["missing"]):
+        return None, f"no full CK+ sequences in notebook 02's {Path(path).name}: {stored['missing']}"
+    crops, params = stored["crops"], json.loads(str(stored["params"]))
+    if crops.shape[1:] != (size, size):
+        raise ValueError(
+            f"notebook 02 aligned the sequences to crops of shape {crops.shape[1:]} (size={params.get('size')}, "
+            f"color={params.get('color')!r}); this notebook needs {size}x{size} gray crops: run notebook 02 "
+            f"with size={size} and color='gray'")
+    bounds = np.cumsum(stored["lengths"])[:-1]
+    aligned = _labelled_aligned(stored["sequence_id"], stored["subject"], stored["label"], stored["method"],
+                                np.split(crops, bounds), np.split(stored["found"], bounds),
+                                time.perf_counter() - t0)
+    if not len(aligned):
+        return None, f"notebook 02's {Path(path).name} holds no labelled sequence with a face"
     info = aligned.summary()
-    line = (f"{info['n']} sequences aligned in {aligned.seconds:.1f} s; methods {info['methods']}; frames without "
-            f"a face (filled from the nearest frame): {info['frames_filled']}; excluded: {len(info['excluded'])}")
+    shown = {k: params[k] for k in ("method", "detect_every", "size", "color") if k in params}
+    line = (f"{info['n']} labelled sequences ({info['frames']} frames) from notebook 02's {Path(path).name} "
+            f"(alignment {shown}); methods {info['methods']}; frames without a face (filled from the nearest "
+            f"frame): {info['frames_filled']}; excluded: {len(info['excluded'])}")
     return aligned, line
 
 
@@ -880,8 +944,10 @@ __all__ = [
     "PREFIX_SAMPLINGS",
     "SEQUENCES_DATASET",
     "StudyClips",
+    "ALIGNED_SEQUENCES_FILE",
     "align_sequences",
-    "align_study_sequences",
+    "load_aligned_sequences",
+    "save_aligned_sequences",
     "ckplus48_clips",
     "class_recall",
     "control_verdict",
