@@ -110,17 +110,13 @@ if not in_domain:
 
 # %%
 counts_rows, matrices = [], {}
-for (dataset, protocol), frame in in_domain.items():
-    arm_rows = report.primary_arm_rows(frame)
-    arms = {model: variant for model, variant in arm_rows}
+for dataset, protocol, model, variant, arm in report.iter_primary_arms(in_domain):
+    matrices.setdefault((dataset, protocol), {})[f"{model}/{variant}"] = confusion.confusion_frame(arm, normalize="true")
+    counts_rows.append(confusion.confusion_frame(arm, normalize="none").stack().rename("count").reset_index()
+                       .assign(dataset=dataset, protocol=protocol, model=model, variant=variant))
+for (dataset, protocol), mats in matrices.items():
+    arms = dict(key.split("/", 1) for key in mats)
     label = report.set_label(dataset, protocol)
-    mats = {}
-    for (model, variant), arm in arm_rows.items():
-        mats[f"{model}/{variant}"] = confusion.confusion_frame(arm, normalize="true")
-        counts = confusion.confusion_frame(arm, normalize="none")
-        counts_rows.append(counts.stack().rename("count").reset_index().assign(
-            dataset=dataset, protocol=protocol, model=model, variant=variant))
-    matrices[(dataset, protocol)] = mats
     fig = confusion.plot_confusion_panels(mats, suptitle=f"{label}: confusion matrices (% of each true class)")
     plt.show()
     pair = next(((a, b) for a, b in report.FAMILY_COMPARISONS if a in arms and b in arms), None)
@@ -146,16 +142,15 @@ counts_table.to_csv(ctx.product("confusion_counts.csv"), index=False)
 # the samples predicted as that class, the fraction right.
 
 # %%
-per_class_rows = []
-for (dataset, protocol), frame in in_domain.items():
-    tables = {}
-    for (model, variant), arm in report.primary_arm_rows(frame).items():
-        table = confusion.per_class_metrics(arm)
-        tables[f"{model}/{variant}"] = table
-        per_class_rows.append(table.reset_index().assign(dataset=dataset, protocol=protocol, model=model,
-                                                         variant=variant))
-    wide = pd.concat({k: t[["precision", "recall", "f1"]] for k, t in tables.items()}, axis=1)
-    wide[("", "samples")] = confusion.class_support(report.report_rows(frame))
+per_class_rows, tables = [], {}
+for dataset, protocol, model, variant, arm in report.iter_primary_arms(in_domain):
+    table = confusion.per_class_metrics(arm)
+    tables.setdefault((dataset, protocol), {})[f"{model}/{variant}"] = table
+    per_class_rows.append(table.reset_index().assign(dataset=dataset, protocol=protocol, model=model,
+                                                     variant=variant))
+for (dataset, protocol), by_arm in tables.items():
+    wide = pd.concat({k: t[["precision", "recall", "f1"]] for k, t in by_arm.items()}, axis=1)
+    wide[("", "samples")] = confusion.class_support(report.report_rows(in_domain[(dataset, protocol)]))
     display(Markdown(f"**{report.set_label(dataset, protocol)}**"))
     display(wide.round(2))
 per_class = pd.concat(per_class_rows, ignore_index=True) if per_class_rows else pd.DataFrame()
@@ -171,12 +166,11 @@ per_class.to_csv(ctx.product("per_class.csv"), index=False)
 
 # %%
 pair_rows, top_rows = [], []
-for (dataset, protocol), frame in in_domain.items():
-    for (model, variant), arm in report.primary_arm_rows(frame).items():
-        counts = confusion.confusion_frame(arm, normalize="none")
-        ids = dict(dataset=dataset, protocol=protocol, model=model, variant=variant)
-        pair_rows.append(confusion.focus_pair_rates(counts).assign(**ids))
-        top_rows.append(confusion.confused_pairs(counts, k=top_k).assign(**ids))
+for dataset, protocol, model, variant, arm in report.iter_primary_arms(in_domain):
+    counts = confusion.confusion_frame(arm, normalize="none")
+    ids = dict(dataset=dataset, protocol=protocol, model=model, variant=variant)
+    pair_rows.append(confusion.focus_pair_rates(counts).assign(**ids))
+    top_rows.append(confusion.confused_pairs(counts, k=top_k).assign(**ids))
 focus = pd.concat(pair_rows, ignore_index=True) if pair_rows else pd.DataFrame()
 top = pd.concat(top_rows, ignore_index=True) if top_rows else pd.DataFrame()
 if len(focus):
@@ -200,15 +194,13 @@ if len(focus):
 sources, no_images = confusion.load_image_sources(ctx.data_dir, [d for d, _ in sets])
 for name, reason in no_images.items():
     print(f"no example images for {name}: {reason}")
-for (dataset, protocol), frame in sets.items():
-    if dataset not in sources:
-        continue
-    rows, mismatched = [], 0
-    for (model, variant), arm in report.primary_arm_rows(frame).items():
-        r, m = confusion.error_example_rows(arm, f"{model}/{variant}",
-                                            sources[dataset], n=n_examples, seed=ctx.seed)
-        rows += r
-        mismatched += m
+examples = {}
+for dataset, protocol, model, variant, arm in report.iter_primary_arms(sets):
+    if dataset in sources:
+        r, m = confusion.error_example_rows(arm, f"{model}/{variant}", sources[dataset], n=n_examples, seed=ctx.seed)
+        rows, mismatched = examples.get((dataset, protocol), ([], 0))
+        examples[(dataset, protocol)] = (rows + r, mismatched + m)
+for (dataset, protocol), (rows, mismatched) in examples.items():
     if mismatched:
         display(Markdown(f"*{report.set_label(dataset, protocol)}: {mismatched} examples left out because the "
                          "data's label differs from y_true (sample_id convention not followed?)*"))
@@ -278,26 +270,23 @@ for (dataset, protocol), frame in cross.items():
           f"{frame['sample_id'].nunique()} test samples")
 
 # %%
-cross_rows = []
+cross_rows, cross_mats = [], {}
 head = report.headline_table(sets)
-for (dataset, protocol), frame in cross.items():
-    label = report.set_label(dataset, protocol)
-    source = protocol.split(":", 1)[1]
-    mats = {}
-    for (model, variant), arm in report.primary_arm_rows(frame).items():
-        mats[f"{model}/{variant}"] = confusion.confusion_frame(arm, normalize="true")
-        own = head[(head["dataset"] == source) & (~head["protocol"].str.startswith("cross:"))
-                   & (head["model"] == model) & (head["variant"] == variant)]
-        cross_rows.append({
-            "tested on": label, "model": f"{model}/{variant}",
-            "accuracy": float((arm["y_true"] == arm["y_pred"]).mean()),
-            "in-domain accuracy": float(own["accuracy"].iloc[0]) if len(own) else float("nan"),
-            "in-domain test set": report.set_label(source, own["protocol"].iloc[0]) if len(own) else "not in this run",
-            "n": len(arm),
-        })
-        recall = confusion.per_class_metrics(arm)
-        display(Markdown(f"**{label}, {model}/{variant}**: per-class precision, recall and F1"))
-        display(recall[recall["support"] > 0][["precision", "recall", "f1"]].T.round(2))
+for dataset, protocol, model, variant, arm in report.iter_primary_arms(cross):
+    label, source = report.set_label(dataset, protocol), protocol.split(":", 1)[1]
+    cross_mats.setdefault(label, {})[f"{model}/{variant}"] = confusion.confusion_frame(arm, normalize="true")
+    own = head[(head["dataset"] == source) & (~head["protocol"].str.startswith("cross:"))
+               & (head["model"] == model) & (head["variant"] == variant)]
+    cross_rows.append({
+        "tested on": label, "model": f"{model}/{variant}", "accuracy": float((arm["y_true"] == arm["y_pred"]).mean()),
+        "in-domain accuracy": float(own["accuracy"].iloc[0]) if len(own) else float("nan"),
+        "in-domain test set": report.set_label(source, own["protocol"].iloc[0]) if len(own) else "not in this run",
+        "n": len(arm),
+    })
+    recall = confusion.per_class_metrics(arm)
+    display(Markdown(f"**{label}, {model}/{variant}**: per-class precision, recall and F1"))
+    display(recall[recall["support"] > 0][["precision", "recall", "f1"]].T.round(2))
+for label, mats in cross_mats.items():
     fig = confusion.plot_confusion_panels(mats, suptitle=f"{label} (cross-data-set): confusion matrices")
     plt.show()
 cross_table = pd.DataFrame(cross_rows)

@@ -115,6 +115,18 @@ def test_primary_arm_rows_are_the_reported_rows_of_each_primary_arm(ck_set):
         assert set(arm["split"]) <= set(report.REPORT_SPLITS) and len(arm)
 
 
+def test_iter_primary_arms_walks_every_set_then_every_family(ck_set):
+    other = ck_set[ck_set["model"] != "temporal"]
+    walked = list(report.iter_primary_arms({("ckplus48", "7class"): ck_set, ("ckplus48", "6class"): other}))
+    assert [w[:4] for w in walked] == [
+        ("ckplus48", "7class", "spatial", "transfer"), ("ckplus48", "7class", "temporal", "lstm"),
+        ("ckplus48", "7class", "hybrid", "cnn-rnn"), ("ckplus48", "6class", "spatial", "transfer"),
+        ("ckplus48", "6class", "hybrid", "cnn-rnn")]
+    for (_, _, model, variant, rows), expected in zip(walked, report.primary_arm_rows(ck_set).values()):
+        pd.testing.assert_frame_equal(rows, expected)
+    assert list(report.iter_primary_arms({})) == []
+
+
 def test_primary_variant_preference_then_sorted_fallback(ck_set):
     assert report.primary_arms(ck_set) == {"spatial": "transfer", "temporal": "lstm", "hybrid": "cnn-rnn"}
     only = ck_set[ck_set["variant"] != "transfer"]

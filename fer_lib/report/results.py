@@ -49,6 +49,7 @@ from fer_lib.evaluate.predictions import (
 )
 
 __all__ = [
+    "iter_primary_arms",
     "PRIMARY_VARIANTS",
     "REPORT_SPLITS",
     "FAMILY_COMPARISONS",
@@ -393,6 +394,26 @@ def primary_arm_rows(frame):
     """
     part = report_rows(frame)
     return {(model, variant): select_arm(part, model, variant) for model, variant in primary_arms(part).items()}
+
+
+def iter_primary_arms(sets):
+    """Every primary arm of every test set, one at a time.
+
+    Parameters
+    ----------
+    sets : dict of (str, str) to DataFrame
+        ``{(dataset, protocol): predictions}`` (:func:`collect_test_sets`).
+
+    Yields
+    ------
+    dataset, protocol, model, variant : str
+    rows : DataFrame
+        The arm's reported rows (:func:`primary_arm_rows`); test sets in the
+        order of ``sets``, families in :data:`MODEL_FAMILIES` order.
+    """
+    for (dataset, protocol), frame in sets.items():
+        for (model, variant), rows in primary_arm_rows(frame).items():
+            yield dataset, protocol, model, variant, rows
 
 
 def arms_table(frame, splits=REPORT_SPLITS):
