@@ -76,12 +76,12 @@ from fer_lib.core.paths import display_path
 from fer_lib.core.validation import check_subset
 from fer_lib.data.synthetic import POSITIVE_CONTROL_CLASSES
 from fer_lib.evaluate.predictions import save_predictions
+from fer_lib.experiments import temporal as temporal_study
 from fer_lib.faces import sequences as seqs
 from fer_lib.models.cnn import count_parameters
 from fer_lib.models.temporal import RNN_TYPES, build_temporal
 from fer_lib.run.notebook import save_json, setup_notebook
 from fer_lib.train.config import get_recipe
-from fer_lib.train.folds import run_subject_folds
 
 ctx = setup_notebook("04_temporal", preset, data_dir, run_dir, seed, upstream=upstream, products=products)
 t_notebook = time.perf_counter()
@@ -148,20 +148,12 @@ if aligned is not None:
 # prefixes of each test fold with that fold's model.
 
 # %%
-runs, fold_tables = {}, []
-for protocol in protocols:
-    c = clips[protocol]
-    test_sets = []
-    if aligned is not None:
-        test_sets.append(seqs.sequence_view_set(aligned, folds_table, protocol, length=c.X.shape[1],
-                                                fractions=prefix_fractions, sampling=prefix_sampling))
-    for rnn in rnns:
-        t0 = time.perf_counter()
-        runs[(protocol, rnn)] = run_subject_folds(
-            lambda n, rnn=rnn: build_temporal(n, rnn=rnn, **model_kwargs), c.X, c.y, c.sample_ids, c.folds,
-            c.class_names, config, mode="clips", seeds=seeds, dataset="ckplus48", protocol=protocol,
-            model="temporal", variant=rnn, test_sets=test_sets, progress=progress)
-        print(f"{protocol} {rnn}: {len(set(c.folds)) * len(seeds)} fold runs in {time.perf_counter() - t0:.1f} s")
+view_sets = {p: [seqs.sequence_view_set(aligned, folds_table, p, length=c.X.shape[1], fractions=prefix_fractions,
+                                        sampling=prefix_sampling)] if aligned is not None else []
+             for p, c in clips.items()}
+runs, lines = temporal_study.train_temporal_folds(clips, rnns, config, model_kwargs, seeds=seeds,
+                                                  view_sets=view_sets, progress=progress)
+print("\n".join(lines))
 predictions = pd.concat([r.predictions for r in runs.values()], ignore_index=True)
 histories = pd.concat([r.histories.assign(protocol=p, variant=v) for (p, v), r in runs.items()], ignore_index=True)
 run_metrics = pd.concat([r.metrics for r in runs.values()], ignore_index=True)
@@ -175,11 +167,8 @@ run_metrics = pd.concat([r.metrics for r in runs.values()], ignore_index=True)
 # %%
 ck_pred = predictions[(predictions["dataset"] == "ckplus48") & (predictions["split"] == "test")]
 scores = pd.concat([seqs.fold_scores(ck_pred[ck_pred["protocol"] == p]) for p in protocols], ignore_index=True)
-per_fold = scores.pivot_table(index="fold", columns=["protocol", "variant"], values="accuracy", aggfunc="mean")
-per_fold = pd.concat([per_fold, per_fold.agg(["mean", "std"]).rename(index={"std": "sd"})])
+per_fold, macro = temporal_study.fold_table(scores)
 display(per_fold.round(3))
-macro = scores.groupby(["protocol", "variant"])[["accuracy", "macro_precision", "macro_recall", "macro_f1"]].agg(
-    ["mean", "std"])
 display(macro.round(3))
 
 # %%
@@ -247,27 +236,12 @@ if aligned is not None:
 # ## Saving predictions, metrics and histories
 
 # %%
-all_scores = seqs.fold_scores(predictions)
-metrics = all_scores.merge(run_metrics[["dataset", "protocol", "variant", "seed", "fold", "split", "val_fold",
-                                        "best_epoch", "n_train", "n_test", "seconds"]],
-                           on=["dataset", "protocol", "variant", "seed", "fold", "split"], how="left")
+metrics = seqs.fold_metrics(predictions, run_metrics)
 save_predictions(predictions, ctx.out_dir)  # predictions.parquet
 metrics.to_csv(ctx.product("metrics.csv"), index=False)
 histories.to_csv(ctx.product("histories.csv"), index=False)
-summary["config"] = config.to_dict()
-summary["model"] = {"family": "temporal", **model_kwargs}
-summary["seeds"] = list(seeds)
-summary["ckplus48"] = {
-    f"{p}/{v}": {"mean": float(per_fold.loc["mean", (p, v)]), "sd": float(per_fold.loc["sd", (p, v)]),
-                 "per_fold": body[(p, v)].round(4).tolist(),
-                 "macro_f1_mean": float(macro.loc[(p, v), ("macro_f1", "mean")]),
-                 "train_seconds": float(run_metrics.loc[(run_metrics["protocol"] == p) & (run_metrics["variant"] == v)
-                                                        & (run_metrics["split"] == "test"), "seconds"].sum())}
-    for p, v in body.columns}
-if onset is not None:
-    summary["onset_to_apex"] = {"sampling": prefix_sampling, "accuracy": {
-        f"{p}/{v}": dict(zip(g["fraction"].astype(str), g["accuracy"].round(4)))
-        for (p, v), g in onset.groupby(["protocol", "variant"])}}
+summary.update(temporal_study.notebook_summary(config, model_kwargs, seeds, per_fold, macro, run_metrics,
+                                               onset=onset, sampling=prefix_sampling))
 summary["wall_seconds"] = round(time.perf_counter() - t_notebook, 1)
 save_json(ctx.product("summary.json"), summary)
 print(f"saved {len(predictions):,} predictions and {len(metrics)} metric rows to {display_path(ctx.out_dir)}")

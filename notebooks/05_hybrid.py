@@ -412,28 +412,14 @@ print(f"trained on: {meta['trained_on']}")
 # ## Saving predictions, metrics and histories
 
 # %%
-all_scores = seqs.fold_scores(predictions)
-metrics = all_scores.merge(run_metrics[["dataset", "protocol", "model", "variant", "seed", "fold", "split", "val_fold",
-                                        "best_epoch", "n_train", "n_test", "seconds"]],
-                           on=["dataset", "protocol", "model", "variant", "seed", "fold", "split"], how="left")
+metrics = seqs.fold_metrics(predictions, run_metrics)
 save_predictions(predictions, ctx.out_dir)  # predictions.parquet
 metrics.to_csv(ctx.product("metrics.csv"), index=False)
 histories.to_csv(ctx.product("histories.csv"), index=False)
-summary["config"] = config.to_dict()
-summary["model"] = {k: v for k, v in model_args.items() if k != "cnn_init"}
-summary["seeds"] = list(seeds)
-summary["ckplus48"] = {p: {col: {"mean": float(side[p].loc["mean", col]), "sd": float(side[p].loc["sd", col]),
-                                 "per_fold": side[p].drop(index=["mean", "sd"])[col].round(4).tolist()}
-                           for col in side[p].columns} for p in protocols}
-summary["claimed_ckplus_hybrid_accuracy"] = hybrid.CLAIMED_CKPLUS_HYBRID_ACCURACY
-summary["throughput"] = cost.to_dict(orient="records")
-summary["wall_seconds_per_run"] = {f"{p}/{v}": round(s, 1) for (p, v), s in fold_runs.wall.items()}
-if onset is not None:
-    summary["onset_to_apex"] = {"sampling": prefix_sampling, "accuracy": {
-        f"{p}/{m}/{v}": dict(zip(g["fraction"].astype(str), g["accuracy"].round(4)))
-        for (p, m, v), g in onset.groupby(["protocol", "model", "variant"])}}
-summary["checkpoint"] = {"file": checkpoint.name, "variant": checkpoint_variant, "epoch": meta["epoch"],
-                         "val_acc": meta["val_metrics"]["val_acc"], "train_seconds": round(ckpt_seconds, 1)}
+summary.update(hybrid.notebook_summary(
+    config, model_args, seeds, side, cost, fold_runs, onset=onset, sampling=prefix_sampling,
+    checkpoint={"file": checkpoint.name, "variant": checkpoint_variant, "epoch": meta["epoch"],
+                "val_acc": meta["val_metrics"]["val_acc"], "train_seconds": round(ckpt_seconds, 1)}))
 summary["wall_seconds"] = round(time.perf_counter() - t_notebook, 1)
 save_json(ctx.product("summary.json"), summary)
 print(f"saved {len(predictions):,} predictions and {len(metrics)} metric rows to {display_path(ctx.out_dir)}")

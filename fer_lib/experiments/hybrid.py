@@ -515,3 +515,51 @@ def train_video_checkpoint(clips, variant, val_fold, config, model_args, destina
     (work_dir / "last.pt").unlink(missing_ok=True)
     _, metadata = load_checkpoint(path, device="cpu")
     return path, metadata, seconds
+
+
+def notebook_summary(config, model_args, seeds, side, cost, runs, checkpoint, *, onset=None, sampling="window"):
+    """The measured entries of notebook 05's ``summary.json``.
+
+    Parameters
+    ----------
+    config : fer_lib.train.config.TrainConfig
+    model_args : dict
+        As :func:`train_hybrid_folds` (the CNN's weights are left out).
+    seeds : sequence of int
+    side : dict of str to DataFrame
+        Protocol -> per-fold accuracies with ``mean`` and ``sd`` rows
+        (:func:`fer_lib.faces.sequences.side_by_side`).
+    cost : DataFrame
+        :func:`training_cost`.
+    runs : HybridRuns
+    checkpoint : dict
+        ``file``, ``variant``, ``epoch``, ``val_acc``, ``train_seconds`` of
+        :func:`train_video_checkpoint`'s model.
+    onset : DataFrame, optional
+        :func:`fer_lib.faces.sequences.prefix_accuracy` by protocol, model and variant.
+    sampling : {"window", "resample"}, default="window"
+
+    Returns
+    -------
+    dict
+        ``config``, ``model``, ``seeds``, ``ckplus48`` (per protocol and
+        column: ``mean``, ``sd``, ``per_fold``), ``claimed_ckplus_hybrid_accuracy``,
+        ``throughput``, ``wall_seconds_per_run``, ``checkpoint`` and, with
+        ``onset``, ``onset_to_apex``.
+    """
+    from fer_lib.faces.sequences import onset_summary
+
+    out = {
+        "config": config.to_dict(), "model": {k: v for k, v in model_args.items() if k != "cnn_init"},
+        "seeds": list(seeds),
+        "ckplus48": {p: {col: {"mean": float(t.loc["mean", col]), "sd": float(t.loc["sd", col]),
+                               "per_fold": t.drop(index=["mean", "sd"])[col].round(4).tolist()}
+                         for col in t.columns} for p, t in side.items()},
+        "claimed_ckplus_hybrid_accuracy": CLAIMED_CKPLUS_HYBRID_ACCURACY,
+        "throughput": cost.to_dict(orient="records"),
+        "wall_seconds_per_run": {f"{p}/{v}": round(s, 1) for (p, v), s in runs.wall.items()},
+        "checkpoint": dict(checkpoint),
+    }
+    if onset is not None:
+        out["onset_to_apex"] = onset_summary(onset, sampling)
+    return out

@@ -751,6 +751,58 @@ def fold_scores(predictions, by=("dataset", "protocol", "model", "variant", "see
     return pd.DataFrame(rows)
 
 
+#: Columns of a fold run's metrics (:attr:`fer_lib.train.folds.FoldRunResult.metrics`) kept beside the scores.
+RUN_INFO_COLUMNS = ("val_fold", "best_epoch", "n_train", "n_test", "seconds")
+
+
+def fold_metrics(predictions, run_metrics):
+    """The scores of every fold (:func:`fold_scores`) with how each fold's model was trained.
+
+    Parameters
+    ----------
+    predictions : DataFrame
+        Predictions of fold runs (:mod:`fer_lib.evaluate.predictions`).
+    run_metrics : DataFrame
+        Their :attr:`~fer_lib.train.folds.FoldRunResult.metrics`, concatenated.
+
+    Returns
+    -------
+    DataFrame
+        :func:`fold_scores` by dataset, protocol, model, variant, seed, fold
+        and split, then :data:`RUN_INFO_COLUMNS` (NaN where no run matches).
+    """
+    keys = ["dataset", "protocol", "model", "variant", "seed", "fold", "split"]
+    missing = sorted(set(keys + list(RUN_INFO_COLUMNS)) - set(run_metrics.columns))
+    if missing:
+        raise ValueError(f"run_metrics must have the columns {keys + list(RUN_INFO_COLUMNS)}; missing {missing}")
+    return fold_scores(predictions).merge(run_metrics[keys + list(RUN_INFO_COLUMNS)], on=keys, how="left")
+
+
+def onset_summary(onset, sampling, by=("protocol", "model", "variant")):
+    """The onset-to-apex accuracies for a notebook's ``summary.json``.
+
+    Parameters
+    ----------
+    onset : DataFrame
+        :func:`prefix_accuracy`'s table.
+    sampling : {"window", "resample"}
+    by : sequence of str, default=("protocol", "model", "variant")
+        The columns that name a curve; joined by ``/`` in the keys.
+
+    Returns
+    -------
+    dict
+        ``{"sampling": sampling, "accuracy": {"7class/hybrid/cnn-rnn": {"0.25": 0.5, ...}}}``,
+        accuracies rounded to 4 decimals.
+    """
+    check_option("sampling", sampling, PREFIX_SAMPLINGS)
+    by = list(by)
+    return {"sampling": sampling, "accuracy": {
+        "/".join(map(str, key if isinstance(key, tuple) else (key,))): dict(
+            zip(g["fraction"].astype(str), g["accuracy"].round(4)))
+        for key, g in onset.groupby(by if len(by) > 1 else by[0])}}
+
+
 def class_recall(predictions, classes=None, by=("model", "variant")):
     """Recall of some classes per model, pooled over folds and seeds.
 
@@ -945,6 +997,9 @@ __all__ = [
     "SEQUENCES_DATASET",
     "StudyClips",
     "ALIGNED_SEQUENCES_FILE",
+    "RUN_INFO_COLUMNS",
+    "fold_metrics",
+    "onset_summary",
     "align_sequences",
     "load_aligned_sequences",
     "save_aligned_sequences",
