@@ -275,8 +275,10 @@ data, with `make study PUBLISHED={preset['parameters']['preset']}`.
 def build_book(run_dir, strict=True, book_dir=None, metrics=None):
     """Build the Jupyter Book from the executed notebooks (no re-execution).
 
-    Copies ``book/`` and ``<run_dir>/notebooks/*.ipynb`` into ``book_dir``
-    (default ``<run_dir>/book``), writes the generated pages (from the run log
+    Copies ``book/`` into ``book_dir`` (default ``<run_dir>/book``) and each
+    ``<run_dir>/notebooks/*.ipynb`` as its book page
+    (:func:`fer_lib.run.book.book_page`: code collapsed, the parameters as a
+    table), writes the generated pages (from the run log
     and the run's metrics, :func:`fer_lib.run.publish.read_metrics`), and runs
     ``jupyter-book build`` with warnings as errors (``-W --keep-going``) when
     ``strict``. ``run_dir`` may be a run folder or a published run
@@ -288,6 +290,10 @@ def build_book(run_dir, strict=True, book_dir=None, metrics=None):
     Path
         The HTML index.
     """
+    import nbformat
+
+    from fer_lib.run.book import book_page
+
     book_src = Path(book_dir) if book_dir is not None else run_dir / "book"
     if book_src.exists():
         shutil.rmtree(book_src)
@@ -298,7 +304,7 @@ def build_book(run_dir, strict=True, book_dir=None, metrics=None):
         executed = run_dir / "notebooks" / f"{notebook_id}.ipynb"
         if not executed.exists():
             raise FileNotFoundError(f"{executed} missing: execute the notebooks before building the book")
-        shutil.copy2(executed, book_src / NOTEBOOKS_DIR / executed.name)
+        nbformat.write(book_page(nbformat.read(executed, as_version=4)), book_src / NOTEBOOKS_DIR / executed.name)
     write_reproducibility_page(run_dir, book_src)
     from fer_lib.report.results import write_results_page
     from fer_lib.run.publish import read_metrics
