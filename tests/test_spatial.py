@@ -17,6 +17,7 @@ from fer_lib.data.fer2013 import FER2013Data, fer2013_split_arrays
 from fer_lib.data.splits import sample_folds
 from fer_lib.evaluate.predictions import predictions_frame
 from fer_lib.experiments import spatial
+from fer_lib.faces.preprocessing import FER2013_FACES
 from fer_lib.models.checkpoint import load_checkpoint
 from fer_lib.models.init import transfer_model
 from fer_lib.train.config import get_recipe
@@ -86,7 +87,8 @@ def test_fer_seeds_predict_both_test_splits_with_row_ids(fer_runs):
     for path in runs.runs["checkpoint"]:
         model, meta = load_checkpoint(path, device="cpu")
         assert meta["class_names"] == list(FER2013_CLASSES)
-        assert "template=fer2013" in meta["upstream_preprocessing"]
+        assert meta["face_preprocessing"] == FER2013_FACES.to_dict()
+        assert meta["upstream_preprocessing"] == FER2013_FACES.describe()
     assert (out / "small-smoke" / "seed1" / "history.csv").is_file()
 
 

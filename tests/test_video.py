@@ -20,6 +20,7 @@ import torch
 
 from fer_lib.core.errors import DataError
 from fer_lib.data.constants import CKPLUS_CLASSES, FER2013_CLASSES
+from fer_lib.faces.preprocessing import FacePreprocessing
 from fer_lib.models.cnn import build_model
 from fer_lib.video.analysis import (
     annotated_frames_figure,
@@ -35,7 +36,7 @@ from fer_lib.video.analysis import (
 from fer_lib.video.cli import main
 from fer_lib.video.inference import PREDICTION_COLUMNS, run_video_inference
 from fer_lib.video.media import default_checkpoint, default_out_dir
-from fer_lib.video.model import VideoModel, face_preprocessing_from_metadata, face_preprocessing_text, load_video_model
+from fer_lib.video.model import VideoModel, face_preprocessing_from_metadata, load_video_model
 from fer_lib.video.timeline import label_changes_per_second, probability_columns, track_summary
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -44,7 +45,7 @@ PROB_COLS = probability_columns(FER2013_CLASSES)
 
 @pytest.fixture(scope="module")
 def checkpoint(tiny_checkpoint):
-    return tiny_checkpoint(size=48, preprocessing=face_preprocessing_text(48, "fer2013"), width=8)
+    return tiny_checkpoint(size=48, preprocessing=FacePreprocessing(size=48, template="fer2013"), width=8)
 
 
 def _astronaut(side):
@@ -282,23 +283,45 @@ def test_preprocessing_is_checked(checkpoint):
     assert set(vm.preprocessing["recorded"]) == {"template", "size", "color", "margin", "intensity"}
     with pytest.raises(ValueError, match="template='fer2013' \\(asked 'arcface'\\)"):
         load_video_model(checkpoint, "cpu", preprocessing={"template": "arcface"})
-    meta = dict(vm.metadata, upstream_preprocessing=face_preprocessing_text(64), preprocessing="")
+    assert vm.metadata["face_preprocessing"] == {"template": "fer2013", "size": 48, "color": "gray", "margin": 0.0,
+                                                 "intensity": "none", "source": ""}
+    meta = dict(vm.metadata, face_preprocessing=FacePreprocessing(size=64).to_dict())
     with pytest.raises(ValueError, match="size=64 but the model was trained on inputs of shape 48x48"):
         face_preprocessing_from_metadata(meta)
-    meta = dict(vm.metadata, upstream_preprocessing="template=arcface", preprocessing="template=fer2013")
+    meta = dict(vm.metadata, face_preprocessing={**vm.metadata["face_preprocessing"], "template": "eyes-only"})
+    with pytest.raises(ValueError, match=r"face_preprocessing: template must be one of \['fer2013', 'arcface'\]; "
+                                         r"got 'eyes-only'"):
+        face_preprocessing_from_metadata(meta)
+    meta = dict(vm.metadata, face_preprocessing={"template": "arcface", "intensity": "clahe"})
+    rec = face_preprocessing_from_metadata(meta)
+    assert rec["template"] == "arcface" and rec["intensity"] == "clahe" and rec["size"] == 48
+    with pytest.raises(ValueError, match=r"unknown keys \['eyes'\]"):
+        face_preprocessing_from_metadata(dict(vm.metadata, face_preprocessing={"eyes": 2}))
+    # checkpoints written before the record: key=value words of their description, else FER-2013-like defaults
+    legacy = {k: v for k, v in vm.metadata.items() if k != "face_preprocessing"}
+    meta = dict(legacy, upstream_preprocessing="crops: template=arcface size=48", preprocessing="")
+    rec = face_preprocessing_from_metadata(meta)
+    assert rec["template"] == "arcface" and rec["recorded"] == ["size", "template"]
+    meta = dict(legacy, upstream_preprocessing="template=arcface", preprocessing="template=fer2013")
     with pytest.raises(ValueError, match="two values for template"):
         face_preprocessing_from_metadata(meta)
-    meta = dict(vm.metadata, upstream_preprocessing=face_preprocessing_text(64))  # contradicts the stored text
-    with pytest.raises(ValueError, match="two values for size"):
-        face_preprocessing_from_metadata(meta)
-    meta = dict(vm.metadata, upstream_preprocessing={"template": "arcface", "intensity": "clahe"}, preprocessing="")
-    rec = face_preprocessing_from_metadata(meta)
-    assert rec["template"] == "arcface" and rec["intensity"] == "clahe"
-    meta = dict(vm.metadata, upstream_preprocessing="FER-2013 crops", preprocessing="uint8 (n, 48, 48)")
+    meta = dict(legacy, upstream_preprocessing="FER-2013 crops", preprocessing="uint8 (n, 48, 48)")
     rec = face_preprocessing_from_metadata(meta)  # nothing recorded: FER-2013-like defaults
     assert rec["recorded"] == [] and rec["template"] == "fer2013" and rec["size"] == 48
-    with pytest.raises(ValueError, match="template"):
-        face_preprocessing_text(48, "eyes-only")
+
+
+def test_face_preprocessing_record_validates_and_describes():
+    faces = FacePreprocessing(size=64, intensity="clahe", source="aligned video faces")
+    assert faces.describe() == "aligned video faces: template fer2013, 64x64 gray, margin 0, intensity clahe"
+    assert FacePreprocessing.from_dict(faces.to_dict()) == faces
+    assert faces.alignment() == {"template": "fer2013", "size": 64, "color": "gray", "margin": 0.0,
+                                 "intensity": "clahe"}
+    with pytest.raises(ValueError, match=r"size must be one of \[48, 64, 112, 224\]; got 50"):
+        FacePreprocessing(size=50)
+    with pytest.raises(ValueError, match=r"intensity must be one of \['none', 'histeq', 'clahe'\]; got 'zscore'"):
+        FacePreprocessing(intensity="zscore")
+    with pytest.raises(ValueError, match="size must be an int"):
+        FacePreprocessing(size="48")
 
 
 # ------------------------------------------------------------ images, folders

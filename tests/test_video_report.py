@@ -17,9 +17,10 @@ import pytest
 
 from fer_lib.core.jsonio import to_jsonable
 from fer_lib.data.constants import CKPLUS_CLASSES, FER2013_CLASSES
+from fer_lib.faces.preprocessing import FacePreprocessing
 from fer_lib.video import report
 from fer_lib.video.inference import VideoResult
-from fer_lib.video.model import VideoModel, face_preprocessing_text, load_video_model
+from fer_lib.video.model import VideoModel, load_video_model
 
 PREP = {"template": "fer2013", "size": 48, "color": "gray", "margin": 0.0, "intensity": "none", "recorded": []}
 
@@ -208,7 +209,7 @@ def test_noise_file_and_cli_on_it(tmp_path, tiny_checkpoint):
     assert path.read_bytes() == np.random.default_rng(3).integers(0, 256, 100, dtype=np.uint8).tobytes()
     with pytest.raises(ValueError, match="n_bytes must be an integer >= 1; got 0"):
         report.write_noise_file(path, seed=3, n_bytes=0)
-    ckpt = str(tiny_checkpoint(size=48, preprocessing=face_preprocessing_text(48, "fer2013"), width=8))
+    ckpt = str(tiny_checkpoint(size=48, preprocessing=FacePreprocessing(size=48, template="fer2013"), width=8))
     cli = report.call_cli({"corrupt file": [str(path), "--checkpoint", ckpt, "--out", str(tmp_path / "out"),
                                             "--no-progress"]})
     c = cli["corrupt file"]
@@ -290,7 +291,7 @@ def _astronaut_clip(path, n=8):
 
 
 def test_run_models_figures_throughput_and_cli_on_a_real_clip(tmp_path, tiny_checkpoint):
-    ckpt = tiny_checkpoint(size=48, preprocessing=face_preprocessing_text(48, "fer2013"), width=8)
+    ckpt = tiny_checkpoint(size=48, preprocessing=FacePreprocessing(size=48, template="fer2013"), width=8)
     clip = _astronaut_clip(tmp_path / "clip.mp4")
     models = {"a": load_video_model(ckpt, "cpu"), "b": load_video_model(ckpt, "cpu")}
     results = report.run_models(clip, models, tmp_path / "runs", detect_every=3, save_video=True)

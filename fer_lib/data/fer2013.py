@@ -422,16 +422,6 @@ def read_fer2013_folders(root):
     )
 
 
-#: Upstream preprocessing recorded in the FER-2013 checkpoint: the released
-#: crops are used as they are. The ``key=value`` tokens say how a face from
-#: another source (e.g. a video frame) must be aligned to match them.
-FER2013_UPSTREAM = (
-    "FER-2013 face crops as released (48x48 grayscale, no further alignment): "
-    "template=fer2013 size=48 color=gray margin=0 intensity=none"
-)
-
-
-
 def fer2013_split_arrays(fer):
     """``{split: (images, labels, sample_ids)}`` of the canonical FER-2013 splits.
 

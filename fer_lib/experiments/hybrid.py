@@ -482,6 +482,7 @@ def train_video_checkpoint(clips, variant, val_fold, config, model_args, destina
     from dataclasses import replace
 
     from fer_lib.core.reproducibility import seed_everything
+    from fer_lib.faces.preprocessing import CKPLUS48_FACES
     from fer_lib.models import temporal
     from fer_lib.models.checkpoint import load_checkpoint
     from fer_lib.train.head import fit_head
@@ -501,7 +502,7 @@ def train_video_checkpoint(clips, variant, val_fold, config, model_args, destina
     t0 = time.perf_counter()
     fit_head(model, X_tr, y_tr, cfg, head_epochs, lr=head_lr)
     result = train_model(model, (X_tr, y_tr), (clips.X[val_mask], clips.y[val_mask]), cfg, out_dir=work_dir,
-                         progress=False, class_names=clips.class_names, preprocessing=temporal.CKPLUS48_UPSTREAM)
+                         progress=False, class_names=clips.class_names, preprocessing=CKPLUS48_FACES)
     seconds = time.perf_counter() - t0
     path = export_checkpoint(
         result.checkpoint_path, destination, variant=variant, frames_per_clip=int(clips.X.shape[1]),

@@ -48,8 +48,9 @@ from fer_lib.core.reproducibility import seed_everything
 from fer_lib.core.validation import check_option, check_positive_int, check_subset
 from fer_lib.data.ckplus import CKPLUS_PROTOCOLS, protocol_subset
 from fer_lib.data.constants import CKPLUS_TO_FER2013, FER2013_CLASSES
-from fer_lib.data.fer2013 import FER2013_UPSTREAM, fer2013_split_arrays
+from fer_lib.data.fer2013 import fer2013_split_arrays
 from fer_lib.evaluate.predictions import class_names_of, metrics_table, predictions_frame
+from fer_lib.faces.preprocessing import FER2013_FACES
 from fer_lib.models.init import transfer_model
 from fer_lib.train.config import get_recipe
 from fer_lib.train.folds import FoldRunResult, run_subject_folds
@@ -277,7 +278,7 @@ def train_fer2013_seeds(fer, model_name, config, seeds, out_dir, *, recipe_name,
         seed_everything(int(seed))
         model = build_model(model_name, len(fer.class_names), dropout=cfg.dropout, **dict(model_kwargs or {}))
         result = train_model(model, (X_tr, y_tr), (X_pub, y_pub), cfg, out_dir=run_dir, progress=progress,
-                             resume=resume, class_names=fer.class_names, preprocessing=FER2013_UPSTREAM)
+                             resume=resume, class_names=fer.class_names, preprocessing=FER2013_FACES)
         t0 = time.perf_counter()
         for split in ("PublicTest", "PrivateTest"):
             X, y, ids = splits[split]

@@ -91,15 +91,6 @@ TEMPORAL_INPUTS = ("pixels+diff", "diff")
 #: as in the temporal-only model's inputs; still causal).
 RNN_INPUTS = ("features", "features+diff")
 
-#: Upstream preprocessing recorded in checkpoints trained on CK+48 clips. The
-#: ``key=value`` tokens tell the video command how to align faces
-#: (:func:`fer_lib.video.model.face_preprocessing_from_metadata`): the ``"fer2013"``
-#: template reproduces the geometry of the CK+48 crops (see :mod:`fer_lib.faces.alignment`).
-CKPLUS48_UPSTREAM = (
-    "CK+48 face crops as released (48x48 grayscale; clips of 3 consecutive frames ending at the apex): "
-    "template=fer2013 size=48 color=gray margin=0 intensity=none"
-)
-
 
 # --------------------------------------------------------------------------- shared pieces
 
@@ -544,7 +535,6 @@ def build_hybrid(n_classes, cnn=None, cnn_kwargs=None, rnn="lstm", hidden_size=1
 
 
 __all__ = [
-    "CKPLUS48_UPSTREAM",
     "FUSIONS",
     "HybridCNNRNN",
     "POOLINGS",

@@ -57,6 +57,7 @@ from fer_lib import __version__
 from fer_lib.core.jsonio import to_jsonable
 from fer_lib.core.reproducibility import seed_everything
 from fer_lib.core.validation import check_number, check_option, check_positive_int
+from fer_lib.faces.preprocessing import FacePreprocessing
 from fer_lib.models.checkpoint import (
     CHECKPOINT_FORMAT_VERSION,
     atomic_torch_save,
@@ -338,9 +339,12 @@ def train_model(
         Needs ``out_dir``.
     class_names : sequence of str, optional
         Class names in label order (default ``"0"``, ``"1"``, ...).
-    preprocessing : str, optional
-        Description of the preprocessing upstream of the arrays (face
-        detection, alignment, cropping, ...), stored in the checkpoint.
+    preprocessing : FacePreprocessing or str, optional
+        The preprocessing upstream of the arrays: a
+        :class:`fer_lib.faces.preprocessing.FacePreprocessing` for face
+        crops (stored as the checkpoint's ``face_preprocessing`` record, which
+        the video command reads to align faces the same way, and described
+        in ``upstream_preprocessing``), or a free description.
 
     Returns
     -------
@@ -429,6 +433,13 @@ def train_model(
     aug_gen = torch.Generator(device=device).manual_seed(config.seed + 1)
     generators = {"data": data_gen, "augment": aug_gen}
 
+    if isinstance(preprocessing, FacePreprocessing):
+        upstream_text, face_record = preprocessing.describe(), preprocessing.to_dict()
+    elif preprocessing is None or isinstance(preprocessing, str):
+        upstream_text, face_record = preprocessing, None
+    else:
+        raise ValueError("preprocessing must be a fer_lib.faces.preprocessing.FacePreprocessing, a str or None; "
+                         f"got {type(preprocessing).__name__}")
     metadata = {
         "format_version": CHECKPOINT_FORMAT_VERSION,
         "model_spec": spec,
@@ -438,8 +449,9 @@ def train_model(
         "input_shape": list(X_tr.shape[1:]),
         "is_sequence": X_tr.ndim == 4,
         "normalization": norm,
-        "preprocessing": _preprocessing_text(norm, X_tr.shape[1:], preprocessing),
-        "upstream_preprocessing": preprocessing,
+        "preprocessing": _preprocessing_text(norm, X_tr.shape[1:], upstream_text),
+        "upstream_preprocessing": upstream_text,
+        "face_preprocessing": face_record,
         "recipe": config.to_dict(),
         "n_train": int(X_tr.shape[0]),
         "n_val": int(X_va.shape[0]),

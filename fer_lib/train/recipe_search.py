@@ -85,7 +85,8 @@ def run_arm(fer, arm, epochs, out_dir, *, seed=0, progress=True):
         images_per_s, runtime, history.
     """
     from fer_lib.core.reproducibility import seed_everything
-    from fer_lib.data.fer2013 import FER2013_UPSTREAM, fer2013_split_arrays
+    from fer_lib.data.fer2013 import fer2013_split_arrays
+    from fer_lib.faces.preprocessing import FER2013_FACES
     from fer_lib.models.cnn import build_model
     from fer_lib.train.config import get_recipe
     from fer_lib.train.loop import throughput, train_model
@@ -104,7 +105,7 @@ def run_arm(fer, arm, epochs, out_dir, *, seed=0, progress=True):
     model = build_model(model_name, len(fer.class_names), dropout=config.dropout, **model_kwargs)
     run_dir = Path(out_dir) / arm
     result = train_model(model, (X_tr, y_tr), (X_pub, y_pub), config, out_dir=run_dir, progress=progress,
-                         class_names=fer.class_names, preprocessing=FER2013_UPSTREAM)
+                         class_names=fer.class_names, preprocessing=FER2013_FACES)
     probs = predict(model, X_pub, config)
     scores = evaluate(probs, y_pub, fer.class_names)
     record = {

@@ -8,98 +8,52 @@ import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import MappingProxyType
 
 from fer_lib.core.errors import DataError
-from fer_lib.core.validation import check_fraction, check_option
+from fer_lib.faces.preprocessing import FacePreprocessing
 
-#: Intensity normalisations of the aligned crop that keep uint8 pixels (see
-#: :func:`fer_lib.faces.alignment.normalize`); the model's own normalisation comes after.
-FACE_INTENSITIES = ("none", "histeq", "clahe")
-
-
-#: Keys of the face preprocessing record (see :func:`face_preprocessing_text`).
+#: Keys of the face preprocessing that decide how a face is aligned
+#: (:meth:`fer_lib.faces.preprocessing.FacePreprocessing.alignment`).
 FACE_PREPROCESSING_KEYS = ("template", "size", "color", "margin", "intensity")
 
 
-_DEFAULT_PREPROCESSING = MappingProxyType(
-    {"template": "fer2013", "color": "gray", "margin": 0.0, "intensity": "none"}
-)
+# Checkpoints written before the structured ``face_preprocessing`` record
+# (e.g. the published runs up to 2026-12-08) carry the same fields only as
+# ``key=value`` words in their ``upstream_preprocessing`` sentence; this reads
+# those words, and nothing newer is written that way.
+_LEGACY_TOKEN = re.compile(r"\b(template|size|color|margin|intensity)\s*=\s*([A-Za-z0-9_.+-]+)")
 
 
-_TOKEN = re.compile(r"\b(template|size|color|margin|intensity)\s*=\s*([A-Za-z0-9_.+-]+)")
-
-
-def face_preprocessing_text(size=48, template="fer2013", margin=0.0, intensity="none", color="gray"):
-    """The face preprocessing description to store in a checkpoint.
-
-    Pass it as ``train_model(..., preprocessing=face_preprocessing_text(...))``
-    when training on faces aligned with :func:`fer_lib.faces.alignment.align_face`
-    (or on FER-2013's own crops, which the ``"fer2013"`` template reproduces),
-    so that :func:`load_video_model` aligns video faces the same way and
-    refuses a checkpoint whose record contradicts its input shape.
-
-    Parameters
-    ----------
-    size : int, default 48
-        Crop side (one of :data:`fer_lib.faces.alignment.ALIGN_SIZES`).
-    template : {"fer2013", "arcface"}, default "fer2013"
-    margin : float, default 0.0
-    intensity : {"none", "histeq", "clahe"}, default "none"
-        Intensity normalisation of the uint8 crop (:data:`FACE_INTENSITIES`).
-    color : {"gray"}, default "gray"
-        The models take one channel.
-
-    Returns
-    -------
-    str
-        E.g. ``"aligned faces (fer_lib.faces.alignment.align_face): template=fer2013
-        size=48 color=gray margin=0 intensity=none"``.
-    """
-    rec = _check_face_preprocessing(
-        {"size": size, "template": template, "margin": margin, "intensity": intensity, "color": color}, "arguments"
-    )
-    return (
-        f"aligned faces (fer_lib.faces.alignment.align_face): template={rec['template']} size={rec['size']} "
-        f"color={rec['color']} margin={rec['margin']:g} intensity={rec['intensity']}"
-    )
-
-
-def _check_face_preprocessing(rec, where):
-    from fer_lib.faces.alignment import ALIGN_SIZES, TEMPLATES
-
-    out = {}
-    for key, value in rec.items():
-        try:
-            if key == "size":
-                out[key] = check_option(f"size ({where})", int(value), ALIGN_SIZES)
-            elif key == "margin":
-                out[key] = check_fraction(f"margin ({where})", value, -0.25, 1.0)
-            elif key == "template":
-                out[key] = check_option(f"template ({where})", value, TEMPLATES)
-            elif key == "color":
-                out[key] = check_option(f"color ({where})", value, ("gray",))
-            elif key == "intensity":
-                out[key] = check_option(f"intensity ({where})", value, FACE_INTENSITIES)
-            else:
+def _legacy_record(metadata, where):
+    """The face preprocessing of a checkpoint that predates ``face_preprocessing``: its ``key=value`` words."""
+    found = {}
+    up = metadata.get("upstream_preprocessing")
+    texts = [up] if isinstance(up, str) else []
+    if isinstance(metadata.get("preprocessing"), str):
+        texts.append(metadata["preprocessing"])
+    for text in texts:
+        for key, value in _LEGACY_TOKEN.findall(text):
+            value = value.rstrip(".,;")
+            if key in found and found[key] != value:
                 raise ValueError(
-                    f"unknown face preprocessing key {key!r} ({where}); known: {list(FACE_PREPROCESSING_KEYS)}"
+                    f"{where}: its preprocessing records two values for {key} ({found[key]!r} and {value!r}); "
+                    "cannot tell how its faces were aligned"
                 )
-        except (TypeError, ValueError) as err:
-            if isinstance(err, ValueError) and str(err).startswith(key):
-                raise
-            raise ValueError(f"{key} ({where}) has the invalid value {value!r}") from None
-    return out
+            found[key] = value
+    try:
+        return {k: int(v) if k == "size" else float(v) if k == "margin" else v for k, v in found.items()}
+    except ValueError:
+        raise ValueError(f"{where}: its preprocessing records an invalid value among {found}") from None
 
 
 def face_preprocessing_from_metadata(metadata, where="checkpoint"):
     """How video faces must be aligned for a checkpoint.
 
-    Reads ``key=value`` tokens (:data:`FACE_PREPROCESSING_KEYS`, as written by
-    :func:`face_preprocessing_text`) from ``metadata["upstream_preprocessing"]``
-    (a string, or a dict with those keys) and ``metadata["preprocessing"]``.
-    Keys not recorded take the defaults of :func:`face_preprocessing_text`
-    (``size`` from ``metadata["input_shape"]``).
+    Reads the checkpoint's ``face_preprocessing`` record
+    (:class:`fer_lib.faces.preprocessing.FacePreprocessing`, written by
+    :func:`fer_lib.train.loop.train_model`). A checkpoint without one (written
+    before the record existed, or trained on arrays of unknown origin) gets
+    FER-2013-like defaults with ``size`` from its ``input_shape``.
 
     Parameters
     ----------
@@ -119,43 +73,29 @@ def face_preprocessing_from_metadata(metadata, where="checkpoint"):
     ------
     ValueError
         Contradictory or invalid records (e.g. ``size=64`` for a model
-        trained on 48x48 inputs, an unknown template, two different values
-        for one key).
+        trained on 48x48 inputs, an unknown template).
     """
     shape = metadata.get("input_shape")
     if not isinstance(shape, (list, tuple)) or len(shape) not in (2, 3):
         raise ValueError(f"{where}: metadata input_shape must be [H, W] or [T, H, W]; got {shape!r}")
-    found = {}
-    sources = []
-    up = metadata.get("upstream_preprocessing")
-    if isinstance(up, dict):
-        for key in FACE_PREPROCESSING_KEYS:
-            if key in up:
-                found[key] = str(up[key])
-    elif isinstance(up, str):
-        sources.append(up)
-    if isinstance(metadata.get("preprocessing"), str):
-        sources.append(metadata["preprocessing"])
-    for text in sources:
-        for key, value in _TOKEN.findall(text):
-            value = value.rstrip(".,;")
-            if key in found and found[key] != value:
-                raise ValueError(
-                    f"{where}: its preprocessing records two values for {key} ({found[key]!r} and {value!r}); "
-                    "cannot tell how its faces were aligned"
-                )
-            found[key] = value
     h, w = int(shape[-2]), int(shape[-1])
-    rec = dict(_DEFAULT_PREPROCESSING, size=h)
-    rec.update(found)
-    rec = _check_face_preprocessing(rec, f"{where} preprocessing")
-    if h != w or rec["size"] != h:
+    record = metadata.get("face_preprocessing")
+    if record is not None:
+        faces = FacePreprocessing.from_dict(record, f"{where} face_preprocessing")
+        recorded = FACE_PREPROCESSING_KEYS
+    else:
+        found = _legacy_record(metadata, where)
+        try:
+            faces = FacePreprocessing(**{"size": h, **found})
+        except ValueError as exc:
+            raise ValueError(f"{where} preprocessing: {exc}") from None
+        recorded = tuple(sorted(found))
+    if h != w or faces.size != h:
         raise ValueError(
-            f"{where}: its face preprocessing says size={rec['size']} but the model was trained on inputs of "
+            f"{where}: its face preprocessing says size={faces.size} but the model was trained on inputs of "
             f"shape {h}x{w}; the checkpoint is inconsistent and cannot be used"
         )
-    rec["recorded"] = sorted(found)
-    return rec
+    return {**faces.alignment(), "recorded": sorted(recorded)}
 
 
 @dataclass(frozen=True)
@@ -242,12 +182,26 @@ class VideoModel:
 
 
 def check_same_preprocessing(prep, wanted, where):
-    """Refuse a caller's expected face preprocessing that differs from the checkpoint's."""
+    """Refuse a caller's expected face preprocessing that differs from the checkpoint's.
+
+    Parameters
+    ----------
+    prep : dict
+        The checkpoint's (:func:`face_preprocessing_from_metadata`).
+    wanted : dict
+        Some of :data:`FACE_PREPROCESSING_KEYS` with the values the caller expects.
+    where : str
+        Names the checkpoint in the message.
+    """
     if not isinstance(wanted, dict):
         raise ValueError(f"preprocessing must be a dict with keys from {list(FACE_PREPROCESSING_KEYS)}; "
                          f"got {type(wanted).__name__}")
-    want = _check_face_preprocessing(dict(wanted), "preprocessing argument")
-    diff = {k: (prep[k], v) for k, v in want.items() if prep[k] != v}
+    unknown = sorted(set(wanted) - set(FACE_PREPROCESSING_KEYS))
+    if unknown:
+        raise ValueError(f"preprocessing has unknown keys {unknown}; known: {list(FACE_PREPROCESSING_KEYS)}")
+    want = FacePreprocessing.from_dict({**{k: prep[k] for k in FACE_PREPROCESSING_KEYS}, **wanted},
+                                       "preprocessing argument").alignment()
+    diff = {k: (prep[k], want[k]) for k in wanted if prep[k] != want[k]}
     if diff:
         text = ", ".join(f"{k}={a!r} (asked {b!r})" for k, (a, b) in diff.items())
         raise ValueError(
@@ -337,7 +291,7 @@ def load_video_model(checkpoint, device="auto", preprocessing=None):
         warnings.warn(
             f"{where} records no face alignment in its preprocessing; assuming template='fer2013', "
             f"size={prep['size']}, margin=0, intensity='none' (FER-2013-like crops). Train with "
-            "preprocessing=fer_lib.video.model.face_preprocessing_text(...) to record it.",
+            "preprocessing=fer_lib.faces.preprocessing.FacePreprocessing(...) to record it.",
             stacklevel=2,
         )
     return VideoModel(
