@@ -20,6 +20,7 @@ from fer_lib.data.constants import (
     FER2013_COLUMNS,
     FER2013_SPLITS,
 )
+from fer_lib.data.synthetic import ck_sequences
 
 #: ~120 FER images and 9 short CK+ sequences: about a second to generate.
 TINY = S.SyntheticConfig(
@@ -159,10 +160,10 @@ def test_ckplus_layout(tiny_root):
 
 
 def test_unlabelled_fraction_rounds_up():
-    plan = S._ck_plan(dataclasses.replace(S.SyntheticConfig(), ck_subjects=40, ck_sequences_per_subject=3))
+    plan = ck_sequences._ck_plan(dataclasses.replace(S.SyntheticConfig(), ck_subjects=40, ck_sequences_per_subject=3))
     n_unlab = sum(kind == "unlabelled" for items in plan for kind, _ in items)
     assert n_unlab == 6  # ceil(0.05 * 120)
-    plan = S._ck_plan(MINI)
+    plan = ck_sequences._ck_plan(MINI)
     assert sum(kind == "unlabelled" for items in plan for kind, _ in items) == 1  # at least one
 
 
