@@ -109,7 +109,7 @@ from fer_lib.core.paths import display_path
 from fer_lib.data.ckplus import find_ckplus48, load_ckplus48
 from fer_lib.data.fer2013 import fer2013_split_arrays, find_fer2013, load_fer2013
 from fer_lib.data.splits import sample_folds
-from fer_lib.evaluate.predictions import save_predictions
+from fer_lib.evaluate.predictions import fold_table, metrics_table, save_predictions
 from fer_lib.experiments import spatial, spatial_results
 from fer_lib.models.checkpoint import load_checkpoint
 from fer_lib.models.cnn import build_model, count_parameters
@@ -158,7 +158,7 @@ print(f"training on {device}")
 fer_runs = spatial.train_fer2013_variants(fer, model_name, settings, ctx.product("fer2013"), model_kwargs=model_kwargs,
                                           resume=resume, progress=progress, log=print)
 fer_predictions, fer_histories, fer_table = fer_runs.predictions, fer_runs.histories, fer_runs.runs
-fer_metrics = spatial.group_metrics(fer_predictions)
+fer_metrics = metrics_table(fer_predictions)
 
 # %% [markdown]
 # ### Learning curves
@@ -337,7 +337,7 @@ if ck48 is not None:
     ck_wall = time.perf_counter() - t0
     print(f"{len(ck_runs.metrics)} fold runs in {ck_wall:.1f} s ({ck_config.epochs} epochs each, recipe "
           f"{ck_recipe}, seeds {ck_seeds})")
-    fold_acc = spatial.fold_accuracy_table(ck_runs.metrics, "accuracy")
+    fold_acc = fold_table(ck_runs.metrics, "accuracy")
     display(fold_acc.round(3))
 
 # %%

@@ -75,7 +75,7 @@ from fer_lib.core.device import resolve_device
 from fer_lib.core.paths import display_path
 from fer_lib.core.validation import check_subset
 from fer_lib.data.synthetic import POSITIVE_CONTROL_CLASSES
-from fer_lib.evaluate.predictions import save_predictions
+from fer_lib.evaluate.predictions import metrics_table, save_predictions
 from fer_lib.experiments import temporal as temporal_study
 from fer_lib.faces import sequences as seqs
 from fer_lib.models.cnn import count_parameters
@@ -166,7 +166,7 @@ run_metrics = pd.concat([r.metrics for r in runs.values()], ignore_index=True)
 
 # %%
 ck_pred = predictions[(predictions["dataset"] == "ckplus48") & (predictions["split"] == "test")]
-scores = pd.concat([seqs.fold_scores(ck_pred[ck_pred["protocol"] == p]) for p in protocols], ignore_index=True)
+scores = metrics_table(ck_pred)
 per_fold, macro = temporal_study.fold_table(scores)
 display(per_fold.round(3))
 display(macro.round(3))

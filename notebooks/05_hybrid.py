@@ -95,7 +95,7 @@ from fer_lib.core.device import resolve_device
 from fer_lib.core.paths import display_path
 from fer_lib.core.validation import check_option, check_subset
 from fer_lib.data.synthetic import POSITIVE_CONTROL_CLASSES
-from fer_lib.evaluate.predictions import load_predictions, save_predictions
+from fer_lib.evaluate.predictions import load_predictions, metrics_table, save_predictions
 from fer_lib.experiments import hybrid
 from fer_lib.faces import sequences as seqs
 from fer_lib.models import temporal
@@ -287,8 +287,7 @@ plt.show()
 # the protocol's classes):
 
 # %%
-macro = pd.concat([seqs.fold_scores(ck_sets[p][ck_sets[p]["split"] == "test"]) for p in protocols],
-                  ignore_index=True)
+macro = pd.concat([metrics_table(ck_sets[p][ck_sets[p]["split"] == "test"]) for p in protocols], ignore_index=True)
 macro_table = macro.groupby(["protocol", "model", "variant"])[
     ["accuracy", "macro_precision", "macro_recall", "macro_f1"]].agg(["mean", "std"])
 display(macro_table.round(3))

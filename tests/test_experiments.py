@@ -105,3 +105,26 @@ def test_run_subject_folds_validates_input(moving_blob_clips):
     with pytest.raises(ValueError, match="at least 3 folds"):
         run_subject_folds(None, X, y, subjects, subjects % 2, ("a", "b"), get_recipe("smoke"), mode="clips",
                           dataset="d", protocol="p", model="spatial", variant="v")
+
+
+def test_metrics_table_is_the_one_scorer_and_fold_table_puts_folds_side_by_side():
+    from fer_lib.evaluate.predictions import SCORE_COLUMNS, fold_table
+
+    a = _frame("spatial", [True, True, False, False])
+    scores = metrics_table(a)
+    assert list(scores.columns) == ["dataset", "protocol", "model", "variant", "seed", "fold", "split",
+                                    *SCORE_COLUMNS]
+    mixed = a.assign(class_names=["x|y|z", "x|y|z", "x|y", "x|y"])
+    with pytest.raises(ValueError, match=r"mixes the class lists \['x\|y\|z', 'x\|y'\]"):
+        metrics_table(mixed)
+    rows = pd.DataFrame({"model": ["m"] * 4, "variant": ["a", "a", "b", "b"], "seed": [0, 1, 0, 0],
+                         "fold": [3, 3, 3, 5], "accuracy": [0.5, 0.7, 0.2, 0.4]})
+    table = fold_table(rows, columns=("model", "variant"), flatten=True)
+    assert list(table.columns) == ["m/a", "m/b"] and list(table.index) == [3, 5, "mean", "sd"]
+    assert table.loc[3, "m/a"] == pytest.approx(0.6) and np.isnan(table.loc[5, "m/a"])
+    assert table.loc["mean", "m/b"] == pytest.approx(0.3)
+    assert table.loc["sd", "m/b"] == pytest.approx(np.std([0.2, 0.4], ddof=1))
+    with pytest.raises(ValueError, match=r"value must be one of .*; got 'auc'"):
+        fold_table(rows, "auc")
+    with pytest.raises(ValueError, match=r"missing \['protocol'\]"):
+        fold_table(rows)

@@ -11,7 +11,7 @@ from PIL import Image
 from fer_lib.data.ckplus import CKPlus48Data, load_ckplus_sequences
 from fer_lib.data.constants import CKPLUS_CLASSES, FER2013_CLASSES
 from fer_lib.data.splits import ViewSet
-from fer_lib.evaluate.predictions import predictions_frame
+from fer_lib.evaluate.predictions import metrics_table, predictions_frame
 from fer_lib.faces.sequences import (
     ALIGNED_SEQUENCES_FILE,
     align_sequences,
@@ -19,7 +19,6 @@ from fer_lib.faces.sequences import (
     class_recall,
     control_verdict,
     fer_static_clips,
-    fold_scores,
     load_aligned_sequences,
     load_study_clips,
     pair_accuracy,
@@ -205,7 +204,7 @@ def _preds(y_true, y_pred, model="hybrid", variant="v", fold=0, seed=0, split="t
 
 def test_scores():
     a = _preds([0, 0, 1, 2], [0, 1, 1, 2])
-    scores = fold_scores(a).iloc[0]
+    scores = metrics_table(a).iloc[0]
     assert scores["accuracy"] == 0.75 and scores["n"] == 4
     assert scores["macro_precision"] == pytest.approx((1 + 0.5 + 1) / 3)
     assert scores["macro_recall"] == pytest.approx((0.5 + 1 + 1) / 3)
@@ -334,7 +333,7 @@ def test_select_predictions_restores_the_protocol_class_order():
     seven = select_predictions([union], "ckplus48", "7class")
     assert [c[5:] for c in seven.columns if c.startswith("prob_")] == list(CKPLUS_CLASSES)
     assert seven["prob_fear"].tolist() == [1.0, 0.0] and seven["y_pred"].tolist() == [3, 5]
-    assert fold_scores(seven)["macro_recall"].iloc[0] == pytest.approx(1 / 7)  # 7 labels, not 13
+    assert metrics_table(seven)["macro_recall"].iloc[0] == pytest.approx(1 / 7)  # 7 labels, not 13
     assert class_recall(seven, ["fear", "surprise"]).iloc[0][["fear", "surprise"]].tolist() == [1.0, 0.0]
     assert len(select_predictions([union], "ckplus48", "6class")) == 1
     assert select_predictions([union], "ckplus_sequences", "7class").empty

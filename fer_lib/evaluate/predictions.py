@@ -223,39 +223,99 @@ def load_run_predictions(run_dir):
                              for path in sorted(Path(run_dir).glob(f"artifacts/*/{PREDICTIONS_FILE}"))})
 
 
-def metrics_table(frame, by=("dataset", "protocol", "model", "variant", "seed", "fold", "split")):
-    """Accuracy, macro-F1 and n per group of a predictions table.
+#: Scores of :func:`metrics_table`, per group.
+SCORE_COLUMNS = ("accuracy", "macro_precision", "macro_recall", "macro_f1", "n")
 
-    Macro-F1 averages over the classes of each group (the ``prob_`` columns
-    that are not all NaN in it), so tables of several data sets can be mixed.
+
+def _group_class_count(group, prob_columns):
+    """Number of classes of one group's test set: its ``class_names`` list, else its filled probability columns."""
+    if CLASS_NAMES_COLUMN in group.columns:
+        lists = group[CLASS_NAMES_COLUMN].unique().tolist()
+        if len(lists) > 1:
+            raise ValueError(f"a group of predictions mixes the class lists {lists}; group by dataset and protocol")
+        return len(str(lists[0]).split(CLASS_SEPARATOR))
+    # older tables: a table mixing data sets has NaN probabilities for the other set's classes
+    return int(group[prob_columns].notna().any(axis=0).sum())
+
+
+def metrics_table(frame, by=("dataset", "protocol", "model", "variant", "seed", "fold", "split")):
+    """The study's one scorer: accuracy and macro precision, recall and F1 per group of a predictions table.
+
+    Every per-fold, per-seed or per-split score of the study comes from here
+    (notebook 03's ``metrics.csv``, the fold runs of notebooks 03-05, the
+    paired tests' fold scores, the published metrics).
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Predictions (:func:`predictions_frame` format); one table may mix
+        test sets with different class lists.
+    by : sequence of str
+        Grouping columns (those present are used).
 
     Returns
     -------
     DataFrame
-        One row per group with ``accuracy``, ``macro_f1``, ``n``.
+        One row per group: the ``by`` columns, then :data:`SCORE_COLUMNS`.
+        Macro averages are over the classes of the group's test set (its
+        ``class_names``), a class absent from the group's samples and never
+        predicted counting 0 (scikit-learn's ``zero_division=0``).
+
+    Raises
+    ------
+    ValueError
+        When a group mixes two class lists.
     """
-    from sklearn.metrics import f1_score
+    from sklearn.metrics import precision_recall_fscore_support
 
     by = [c for c in by if c in frame.columns]
-    prob_columns = [f"prob_{c}" for c in class_names_of(frame)]
+    prob_columns = [c for c in frame.columns if c.startswith("prob_")]
     rows = []
     for key, group in frame.groupby(by, sort=True):
         key = key if isinstance(key, tuple) else (key,)
-        # A table that mixes data sets (FER-2013 and CK+) has NaN probabilities for
-        # the other set's classes: macro-F1 averages over this group's classes only.
-        n_classes = int(group[prob_columns].notna().any(axis=0).sum())
-        rows.append(
-            {
-                **dict(zip(by, key)),
-                "accuracy": float((group["y_true"] == group["y_pred"]).mean()),
-                "macro_f1": float(
-                    f1_score(group["y_true"], group["y_pred"], labels=list(range(n_classes)),
-                             average="macro", zero_division=0)
-                ),
-                "n": len(group),
-            }
-        )
-    return pd.DataFrame(rows)
+        labels = list(range(_group_class_count(group, prob_columns)))
+        p, r, f, _ = precision_recall_fscore_support(group["y_true"], group["y_pred"], labels=labels,
+                                                     average="macro", zero_division=0)
+        rows.append({**dict(zip(by, key)), "accuracy": float((group["y_true"] == group["y_pred"]).mean()),
+                     "macro_precision": float(p), "macro_recall": float(r), "macro_f1": float(f), "n": len(group)})
+    return pd.DataFrame(rows, columns=[*by, *SCORE_COLUMNS])
+
+
+def fold_table(metrics, value="accuracy", columns=("protocol", "variant"), flatten=False):
+    """Per-fold scores side by side, then their mean and sd over folds.
+
+    Parameters
+    ----------
+    metrics : DataFrame
+        :func:`metrics_table` rows with a ``fold`` column and the ``columns``.
+    value : str, default="accuracy"
+        One of :data:`SCORE_COLUMNS`.
+    columns : sequence of str, default=("protocol", "variant")
+        What a column of the table is (one per combination present).
+    flatten : bool, default=False
+        Name the columns ``"a/b"`` instead of tuples.
+
+    Returns
+    -------
+    DataFrame
+        Index: the folds (ints, sorted), then ``"mean"`` and ``"sd"``; the
+        scores are averaged over seeds within each fold first, so that each
+        fold counts once in the mean and the sd (``ddof=1``). A fold a column
+        was not run on is NaN.
+    """
+    check_option("value", value, SCORE_COLUMNS)
+    missing = sorted({"fold", value, *columns} - set(metrics.columns))
+    if missing:
+        raise ValueError(f"metrics must have the columns fold, {value} and {list(columns)}; missing {missing}")
+    per_fold = metrics.groupby([*columns, "fold"])[value].mean().unstack(list(columns)).sort_index(axis=1)
+    per_fold = per_fold.sort_index()
+    if flatten:
+        per_fold.columns = ["/".join(map(str, c)) if isinstance(c, tuple) else str(c) for c in per_fold.columns]
+    per_fold.index = per_fold.index.astype(object)
+    summary = pd.DataFrame([per_fold.mean(), per_fold.std(ddof=1)], index=["mean", "sd"])
+    out = pd.concat([per_fold, summary])
+    out.index.name = "fold"
+    return out
 
 
 def paired_correctness(frame, a, b, on=("dataset", "protocol", "seed", "fold", "split", "sample_id")):

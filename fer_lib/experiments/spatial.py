@@ -83,8 +83,6 @@ __all__ = [
     "select_rows",
     "ship_checkpoint",
     "train_fer2013_variants",
-    "fold_accuracy_table",
-    "group_metrics",
     "literature_table",
     "mean_sd",
     "plot_fold_scores",
@@ -587,24 +585,9 @@ def duplicate_free_scores(predictions, pairs, class_names=None, train_split="Tra
             "n_removed": int(len(predictions) - len(clean))}
 
 
-def group_metrics(predictions, by=("dataset", "protocol", "model", "variant", "seed", "fold", "split")):
-    """:func:`fer_lib.evaluate.predictions.metrics_table` computed separately for each ``(dataset, protocol)``.
-
-    A table that mixes class sets (FER-2013's 7 classes and CK+'s) holds the
-    union of their ``prob_<class>`` columns; macro-F1 must average over the
-    classes of each test set only, so each set is scored with its own
-    (non-empty) probability columns.
-    """
-    parts = []
-    for _, part in predictions.groupby(["dataset", "protocol"], sort=True):
-        filled = [c for c in part.columns if c.startswith("prob_") and part[c].notna().all()]
-        other = [c for c in part.columns if not c.startswith("prob_")]
-        parts.append(metrics_table(part[other + filled], by=by))
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
-
-
 def metrics_with_run_info(predictions, fer_runs, ck_metrics=None):
-    """Notebook 03's ``metrics.csv``: :func:`group_metrics` with each run's kept epoch and training time.
+    """Notebook 03's ``metrics.csv``: :func:`~fer_lib.evaluate.predictions.metrics_table` with each run's kept epoch
+    and training time.
 
     Parameters
     ----------
@@ -628,7 +611,7 @@ def metrics_with_run_info(predictions, fer_runs, ck_metrics=None):
             .rename(columns={"train_seconds": "seconds"})[cols]]
     if ck_metrics is not None:
         info.append(ck_metrics.assign(dataset="ckplus48")[cols])
-    return group_metrics(predictions).merge(pd.concat(info, ignore_index=True), on=cols[:5], how="left")
+    return metrics_table(predictions).merge(pd.concat(info, ignore_index=True), on=cols[:5], how="left")
 
 
 def select_seed(metrics, variant, split="PublicTest"):
@@ -637,7 +620,7 @@ def select_seed(metrics, variant, split="PublicTest"):
     Parameters
     ----------
     metrics : DataFrame
-        :func:`group_metrics` of FER-2013 predictions.
+        :func:`~fer_lib.evaluate.predictions.metrics_table` of FER-2013 predictions.
     variant : str
     split : {"PublicTest"}, default="PublicTest"
         Only the selection split is accepted: choosing on PrivateTest would
@@ -766,21 +749,6 @@ def run_ckplus_spatial(ck48, folds, config, *, model_name, model_kwargs=None, ch
                                                   variant=init))
     return FoldRunResult(pd.concat(preds, ignore_index=True), pd.concat(metrics, ignore_index=True),
                          pd.concat(histories, ignore_index=True))
-
-
-def fold_accuracy_table(metrics, value="accuracy"):
-    """Per-fold scores (rows: folds, then ``mean`` and ``sd``; columns: ``(protocol, variant)``).
-
-    Scores are averaged over seeds within a fold first; ``mean`` / ``sd``
-    (``ddof=1``) are over folds, each fold counting once.
-    """
-    per_fold = metrics.groupby(["protocol", "variant", "fold"])[value].mean().unstack(["protocol", "variant"])
-    per_fold = per_fold.sort_index(axis=1)
-    summary = pd.DataFrame({"mean": per_fold.mean(), "sd": per_fold.std(ddof=1)}).T
-    out = pd.concat([per_fold, summary])
-    out.index = [str(i) for i in out.index]
-    out.index.name = "fold"
-    return out
 
 
 # --------------------------------------------------------------------------- cross-data-set
@@ -1040,7 +1008,7 @@ def plot_fold_scores(table, protocols, inits, size=3.2):
     Parameters
     ----------
     table : DataFrame
-        :func:`fold_accuracy_table` (rows: folds, then ``mean`` and ``sd``;
+        :func:`fer_lib.evaluate.predictions.fold_table` (rows: folds, then ``mean`` and ``sd``;
         columns: ``(protocol, variant)``).
     protocols : sequence of str
         Panels, in order.

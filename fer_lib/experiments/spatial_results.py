@@ -78,7 +78,7 @@ def per_seed_table(metrics):
     Parameters
     ----------
     metrics : DataFrame
-        :func:`fer_lib.experiments.spatial.group_metrics` of FER-2013 predictions.
+        :func:`fer_lib.evaluate.predictions.metrics_table` of FER-2013 predictions.
 
     Returns
     -------
@@ -198,7 +198,7 @@ def fer2013_summary(metrics, runs, settings, *, variant, seed, model_name, model
     Parameters
     ----------
     metrics : DataFrame
-        :func:`fer_lib.experiments.spatial.group_metrics` of the FER-2013 predictions.
+        :func:`fer_lib.evaluate.predictions.metrics_table` of the FER-2013 predictions.
     runs : DataFrame
         :attr:`fer_lib.experiments.spatial.FERRuns.runs`.
     settings : mapping of str to FERSetting
@@ -263,7 +263,7 @@ def fold_summaries(fold_table):
     Parameters
     ----------
     fold_table : DataFrame
-        :func:`fer_lib.experiments.spatial.fold_accuracy_table` (rows: folds, then
+        :func:`fer_lib.evaluate.predictions.fold_table` (rows: folds, then
         ``mean`` and ``sd``; columns: ``(protocol, variant)``).
 
     Returns
@@ -273,7 +273,7 @@ def fold_summaries(fold_table):
     """
     absent = [r for r in ("mean", "sd") if r not in fold_table.index]
     if absent:
-        raise ValueError(f"fold_table must end with the rows 'mean' and 'sd' of fold_accuracy_table; missing {absent}")
+        raise ValueError(f"fold_table must end with the rows 'mean' and 'sd' of fold_table; missing {absent}")
     per_fold = fold_table.drop(index=["mean", "sd"])
     return {f"{p}/{i}": {"mean": float(fold_table.loc["mean", (p, i)]), "sd": float(fold_table.loc["sd", (p, i)]),
                          "per_fold": per_fold[(p, i)].round(4).tolist()}
@@ -286,7 +286,7 @@ def ckplus_summary(fold_table, config, *, recipe, seeds, head_epochs, head_lr, w
     Parameters
     ----------
     fold_table : DataFrame
-        :func:`fer_lib.experiments.spatial.fold_accuracy_table` of the fold accuracies.
+        :func:`fer_lib.evaluate.predictions.fold_table` of the fold accuracies.
     config : fer_lib.train.config.TrainConfig
         The CK+ recipe as trained.
     recipe : str

@@ -6,8 +6,6 @@ protocol is :func:`fer_lib.train.folds.run_subject_folds`.
 
 import time
 
-import pandas as pd
-
 from fer_lib.core.validation import check_subset
 
 __all__ = ["fold_table", "notebook_summary", "train_temporal_folds"]
@@ -62,7 +60,7 @@ def fold_table(scores):
     Parameters
     ----------
     scores : DataFrame
-        :func:`fer_lib.faces.sequences.fold_scores` of the CK+48 test folds.
+        :func:`fer_lib.evaluate.predictions.metrics_table` of the CK+48 test folds.
 
     Returns
     -------
@@ -72,8 +70,9 @@ def fold_table(scores):
     macro : DataFrame
         Mean and sd over folds of :data:`SCORE_COLUMNS`, by protocol and variant.
     """
-    per_fold = scores.pivot_table(index="fold", columns=["protocol", "variant"], values="accuracy", aggfunc="mean")
-    per_fold = pd.concat([per_fold, per_fold.agg(["mean", "std"]).rename(index={"std": "sd"})])
+    from fer_lib.evaluate import predictions
+
+    per_fold = predictions.fold_table(scores, "accuracy", columns=("protocol", "variant"))
     macro = scores.groupby(["protocol", "variant"])[list(SCORE_COLUMNS)].agg(["mean", "std"])
     return per_fold, macro
 

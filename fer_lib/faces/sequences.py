@@ -30,8 +30,8 @@ samples that belong to no fold (FER-2013 images) and tests the views of a
 each sequence's own test fold. Each view is saved with its own ``split`` name
 (:func:`prefix_split`: ``"first25pct"``, ..., ``"first100pct"``).
 
-Scores: :func:`fold_scores` (accuracy and macro precision / recall / F1 per
-fold), :func:`class_recall`, :func:`prefix_accuracy` and
+Scores (every one from :func:`fer_lib.evaluate.predictions.metrics_table`):
+:func:`fold_metrics` (per fold, with how its model was trained), :func:`class_recall`, :func:`prefix_accuracy` and
 :func:`side_by_side` (per-fold accuracy of several models in one table).
 """
 
@@ -53,6 +53,7 @@ from fer_lib.core.validation import (
 from fer_lib.data.ckplus import CKPLUS_PROTOCOLS, find_ckplus48, load_ckplus48, protocol_subset
 from fer_lib.data.constants import CKPLUS_CLASSES, CKPLUS_TO_FER2013
 from fer_lib.data.splits import ViewSet, sample_folds
+from fer_lib.evaluate.predictions import fold_table, metrics_table
 from fer_lib.faces.alignment import RESAMPLING, resample_sequence
 from fer_lib.faces.datasets import METHODS, align_ckplus_sequences
 
@@ -718,45 +719,12 @@ def select_predictions(frames, dataset, protocol):
     return pd.concat(parts, ignore_index=True)
 
 
-def fold_scores(predictions, by=("dataset", "protocol", "model", "variant", "seed", "fold", "split")):
-    """Accuracy and macro precision, recall and F1 per fold (and seed, model, ...).
-
-    Parameters
-    ----------
-    predictions : DataFrame
-        Format of :mod:`fer_lib.evaluate.predictions`; each group's class set is that
-        of its filled ``prob_<class>`` columns.
-    by : sequence of str
-        Grouping columns (those present are used).
-
-    Returns
-    -------
-    DataFrame
-        ``by`` columns, then ``accuracy``, ``macro_precision``,
-        ``macro_recall``, ``macro_f1``, ``n``. Macro averages are over the
-        classes of the class set, a class absent from a fold's test samples
-        and never predicted counting 0 (scikit-learn's ``zero_division=0``).
-    """
-    from sklearn.metrics import precision_recall_fscore_support
-
-    by = [c for c in by if c in predictions.columns]
-    rows = []
-    for key, g in predictions.groupby(by, sort=True):
-        key = key if isinstance(key, tuple) else (key,)
-        labels = list(range(len(_filled_class_names(g))))
-        p, r, f, _ = precision_recall_fscore_support(g["y_true"], g["y_pred"], labels=labels, average="macro",
-                                                     zero_division=0)
-        rows.append({**dict(zip(by, key)), "accuracy": float((g["y_true"] == g["y_pred"]).mean()),
-                     "macro_precision": float(p), "macro_recall": float(r), "macro_f1": float(f), "n": len(g)})
-    return pd.DataFrame(rows)
-
-
 #: Columns of a fold run's metrics (:attr:`fer_lib.train.folds.FoldRunResult.metrics`) kept beside the scores.
 RUN_INFO_COLUMNS = ("val_fold", "best_epoch", "n_train", "n_test", "seconds")
 
 
 def fold_metrics(predictions, run_metrics):
-    """The scores of every fold (:func:`fold_scores`) with how each fold's model was trained.
+    """The scores of every fold (:func:`fer_lib.evaluate.predictions.metrics_table`) with how its model was trained.
 
     Parameters
     ----------
@@ -768,14 +736,14 @@ def fold_metrics(predictions, run_metrics):
     Returns
     -------
     DataFrame
-        :func:`fold_scores` by dataset, protocol, model, variant, seed, fold
+        :func:`~fer_lib.evaluate.predictions.metrics_table` by dataset, protocol, model, variant, seed, fold
         and split, then :data:`RUN_INFO_COLUMNS` (NaN where no run matches).
     """
     keys = ["dataset", "protocol", "model", "variant", "seed", "fold", "split"]
     missing = sorted(set(keys + list(RUN_INFO_COLUMNS)) - set(run_metrics.columns))
     if missing:
         raise ValueError(f"run_metrics must have the columns {keys + list(RUN_INFO_COLUMNS)}; missing {missing}")
-    return fold_scores(predictions).merge(run_metrics[keys + list(RUN_INFO_COLUMNS)], on=keys, how="left")
+    return metrics_table(predictions).merge(run_metrics[keys + list(RUN_INFO_COLUMNS)], on=keys, how="left")
 
 
 def onset_summary(onset, sampling, by=("protocol", "model", "variant")):
@@ -979,14 +947,8 @@ def side_by_side(predictions, protocol, dataset="ckplus48", split="test"):
                       & (predictions["split"] == split)]
     if sel.empty:
         raise ValueError(f"no predictions for dataset={dataset!r}, protocol={protocol!r}, split={split!r}")
-    acc = sel.assign(correct=sel["y_true"] == sel["y_pred"]).groupby(
-        ["model", "variant", "seed", "fold"])["correct"].mean().groupby(["model", "variant", "fold"]).mean()
-    table = acc.unstack(["model", "variant"])
-    table.columns = [f"{m}/{v}" for m, v in table.columns]
-    table = table.sort_index()
-    table.index = table.index.astype(object)
-    summary = pd.DataFrame([table.mean(), table.std(ddof=1)], index=["mean", "sd"])
-    return pd.concat([table, summary])
+    return fold_table(metrics_table(sel, by=("model", "variant", "seed", "fold")), columns=("model", "variant"),
+                      flatten=True)
 
 
 __all__ = [
@@ -1008,7 +970,6 @@ __all__ = [
     "control_verdict",
     "fer_static_clips",
     "load_study_clips",
-    "fold_scores",
     "pair_accuracy",
     "positive_control",
     "prefix_accuracy",
