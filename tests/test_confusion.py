@@ -172,12 +172,38 @@ def test_error_example_rows_and_figures():
     label, images, titles = rows[0]
     assert label == "spatial/v\nsad → neutral" and images.shape == (1, 48, 48) and titles[0].startswith("3\n")
     fig = confusion.plot_error_examples(rows, suptitle="x")
-    assert fig is not None
+    (ax,) = fig.axes  # one row, one image
+    assert ax.get_ylabel() == "spatial/v\nsad → neutral" and ax.get_title() == "3\np=0.70"
+    assert fig._suptitle.get_text() == "x"
+    np.testing.assert_array_equal(ax.images[0].get_array(), fer.images[3])  # row 3 of the data, as drawn
     assert confusion.plot_error_examples([("empty", np.zeros((0, 48, 48)), [])]) is None
-    cm = confusion.confusion_frame(f)
-    assert len(confusion.plot_confusion_panels({"one": cm, "two": cm}).axes) >= 3
-    assert confusion.plot_difference(confusion.difference_matrix(cm, cm)) is not None
-    assert confusion.plot_reliability({"m": confusion.calibration(f, n_bins=4)}) is not None
+
+    cm = confusion.confusion_frame(f)  # happy -> happy, sad -> neutral
+    right = confusion.confusion_frame(frame_from([4, 3], [4, 3], class_names=FER2013_CLASSES))  # both right
+    expected_cm = np.full((7, 7), np.nan)
+    expected_cm[3] = expected_cm[4] = 0.0
+    expected_cm[3, 3] = expected_cm[4, 6] = 100.0  # percent of the true class
+    expected_right = expected_cm.copy()
+    expected_right[4, 6], expected_right[4, 4] = 0.0, 100.0
+
+    panels = confusion.plot_confusion_panels({"one": cm, "two": right})
+    assert [a.get_title() for a in panels.axes] == ["one", "two", ""]  # two panels and their shared colour bar
+    assert [a.get_ylabel() for a in panels.axes] == ["true", "", "% of the true class"]
+    np.testing.assert_array_equal(np.asarray(panels.axes[0].collections[0].get_array()), expected_cm)
+    np.testing.assert_array_equal(np.asarray(panels.axes[1].collections[0].get_array()), expected_right)
+    assert panels.axes[0].collections[0].get_clim() == (0, 100)
+
+    diff = confusion.plot_difference(confusion.difference_matrix(cm, right))
+    assert [a.get_ylabel() for a in diff.axes] == ["true", "difference (percentage points)"]
+    np.testing.assert_array_equal(np.asarray(diff.axes[0].collections[0].get_array()), expected_cm - expected_right)
+    assert diff.axes[0].collections[0].get_clim() == (-100.0, 100.0)  # symmetric about 0, to the largest change
+    assert [t.get_text() for t in diff.axes[0].texts] == ["+0"] * 11 + ["-100", "+0", "+100"]  # rows happy, sad
+
+    # both samples at confidence 0.7, one right: bin (0.5, 0.75] holds 2 at accuracy 0.5, ECE |0.7 - 0.5|
+    rel_ax, count_ax = confusion.plot_reliability({"m": confusion.calibration(f, n_bins=4)}).axes
+    assert [line.get_label() for line in rel_ax.lines] == ["perfect calibration", "m (ECE 20.0%)"]
+    assert rel_ax.lines[1].get_xdata().tolist() == [0.7] and rel_ax.lines[1].get_ydata().tolist() == [0.5]
+    assert [b.get_height() for b in count_ax.patches] == [0, 0, 2, 0]
     with pytest.raises(ValueError, match="at least 1 confusion matrix"):
         confusion.plot_confusion_panels({})
     plt.close("all")

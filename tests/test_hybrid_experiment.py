@@ -6,6 +6,7 @@ import pytest
 
 from fer_lib.experiments import hybrid
 from fer_lib.faces.sequences import ClipData
+from fer_lib.models.checkpoint import load_checkpoint
 from fer_lib.train.config import TrainConfig
 from fer_lib.train.head import head_warmup
 
@@ -35,7 +36,7 @@ def test_choose_cnn_start_from_scratch_and_from_a_checkpoint(tiny_checkpoint, cl
     ckpt = tiny_checkpoint(width=8)
     start = hybrid.choose_cnn_start("fer2013", ckpt, clips.X, "small", {"width": 4})
     health = start.summary["fer2013_embedding_health"]
-    assert health["n_units"] > 0 and 0 <= health["n_constant"] <= health["n_units"]
+    assert health["n_units"] == 128 and 0 <= health["n_constant"] <= 128  # SmallCNN's default fc_dim=128 embedding
     if health["degenerate"]:  # a one-epoch model on noise may collapse: then it is not used, and says why
         assert start.summary["used"] == "scratch" and "degenerate" in start.warning
     else:
@@ -84,7 +85,10 @@ def test_train_video_checkpoint_holds_out_the_validation_fold(clips, tmp_path):
     path, meta, seconds = hybrid.train_video_checkpoint(
         clips, "cnn-rnn", 2, CONFIG, MODEL_ARGS, tmp_path / "hybrid_ckplus.pt", augment_preset="light",
         head_epochs=1, head_lr=1e-3, seed=0, data_set="synthetic CK+48")
-    assert path == tmp_path / "hybrid_ckplus.pt" and path.is_file() and seconds > 0
+    assert path == tmp_path / "hybrid_ckplus.pt" and seconds > 0
+    model, saved = load_checkpoint(path, device="cpu")  # the file holds the model and the metadata returned
+    assert saved == meta and saved["class_names"] == ["anger", "happy"]
+    assert type(model).__name__ == "HybridCNNRNN" and model.n_classes == 2 and model.rnn.hidden_size == 8
     assert meta["trained_on"] == "CK+48 7class clips of folds [0, 1] (8 clips)"
     assert meta["selected_on"] == "CK+48 fold 2 (4 clips): epoch with the best accuracy"
     assert meta["frames_per_clip"] == 3 and meta["variant"] == "cnn-rnn" and meta["cnn_init"] == "scratch"

@@ -91,10 +91,17 @@ def test_fastvgg_shape_and_cost():
 
 
 def test_model_classes_and_small_width():
-    assert isinstance(build_model("vgg", 3), VGGFace48)
-    assert isinstance(build_model("resnet18", 3), ResNet18Gray)
+    vgg, resnet = build_model("vgg", 3).eval(), build_model("resnet18", 3).eval()
+    # the exact class (SmallCNN is a VGGFace48 too), with the requested number of classes
+    assert type(vgg) is VGGFace48 and type(resnet) is ResNet18Gray
+    with torch.no_grad():
+        assert vgg(torch.zeros(1, 1, 48, 48)).shape == resnet(torch.zeros(1, 1, 48, 48)).shape == (1, 3)
     tiny = build_model("small", 4, dropout=0.1, width=8)
-    assert isinstance(tiny, SmallCNN) and count_parameters(tiny) < 50_000
+    # counted by hand: bias-free 3x3 convs + BatchNorm (weight, bias) in blocks of 8-16-32 channels,
+    # then Linear(32, 128) as the embedding and Linear(128, 4) as the head
+    convs = [(1, 8), (8, 8), (8, 16), (16, 16), (16, 32), (32, 32)]
+    expected = sum(9 * c_in * c_out + 2 * c_out for c_in, c_out in convs) + (32 * 128 + 128) + (128 * 4 + 4)
+    assert type(tiny) is SmallCNN and count_parameters(tiny) == expected == 22_892
     assert tiny.model_spec["kwargs"] == {"name": "small", "n_classes": 4, "dropout": 0.1, "width": 8}
     with pytest.raises(ValueError, match="expects a tensor of shape"):
         tiny(torch.randn(2, 3, 1, 24, 24))

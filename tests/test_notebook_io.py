@@ -1,6 +1,7 @@
 """Notebooks declare what they read (``upstream``) and write (``products``); the run context checks both."""
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -28,7 +29,13 @@ def test_every_notebook_declares_upstream_and_products(notebook):
     declared = declarations(notebook)
     assert set(declared) == {"upstream", "products"}, f"{notebook} declares {sorted(declared)}"
     assert isinstance(declared["upstream"], dict) and isinstance(declared["products"], list)
-    assert declared["products"], f"{notebook} declares no product"
+    products = declared["products"]
+    assert products and len(set(products)) == len(products), f"{notebook} declares products {products}"
+    assert all(isinstance(p, str) and p and "/" not in p for p in products), f"{notebook}: not file names {products}"
+    # every product the notebook writes by a literal name is declared
+    source = (paths.project_root() / NOTEBOOKS_DIR / f"{notebook}.py").read_text()
+    written = set(re.findall(r"ctx\.product\(\"([^\"]+)\"\)", source))
+    assert written and written <= set(products), f"{notebook} writes undeclared {sorted(written - set(products))}"
 
 
 def test_every_upstream_is_a_product_of_an_earlier_notebook():

@@ -21,6 +21,7 @@ from fer_lib.data.fer2013 import (
     load_fer2013,
     main,
     pack_fer2013,
+    read_fer2013_csv,
     read_fer2013_packed,
     verify_packed,
 )
@@ -69,7 +70,10 @@ def test_pack_gives_several_parts_under_the_limit_and_loads_back_exactly(data_di
     assert packed.name == "fer2013.packed" and manifest["n_rows"] == 40
     assert manifest["split_counts"] == {"Training": 28, "PublicTest": 6, "PrivateTest": 6}
     parts = manifest["parts"]
-    assert len(parts) >= 3
+    # random pixels do not compress: 9 rows are 9 * 2304 image bytes plus 9 * 17 bytes of the other arrays, which
+    # leaves under 100 of the 20971-byte limit for 4 npy headers (128 bytes each) and the zip records; 8 rows fit
+    assert int(TINY_MIB * 2**20) - 9 * (2304 + 8 + 1 + 8) < 4 * 128
+    assert [p["rows"] for p in parts] == [[8 * i, 8 * i + 8] for i in range(5)]
     assert [p["file"] for p in parts] == [f"part-{i:03d}.npz" for i in range(len(parts))]
     for p in parts:
         size = (packed / p["file"]).stat().st_size
@@ -288,5 +292,22 @@ def test_csv_is_parsed_once_then_read_from_the_cache(data_dir, tmp_path, monkeyp
 
 def test_cache_false_neither_reads_nor_writes(data_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("FER_CACHE_DIR", str(tmp_path / "cache"))
-    load_fer2013(find_fer2013(data_dir), cache=False)
+    csv = find_fer2013(data_dir)
+    uncached = load_fer2013(csv, cache=False)
     assert not (tmp_path / "cache").exists()
+    # the rows written by the data_dir fixture, rebuilt from its seed
+    rng = np.random.default_rng(1)
+    np.testing.assert_array_equal(uncached.images, np.stack([rng.integers(0, 256, 2304) for _ in range(40)])
+                                  .reshape(40, 48, 48))
+    assert uncached.labels.tolist() == [k % 7 for k in range(40)]
+    assert uncached.usage.tolist() == ["Training"] * 28 + ["PublicTest"] * 6 + ["PrivateTest"] * 6
+    # with a filled cache, cache=False still parses the CSV and leaves the cache as it was
+    load_fer2013(csv)
+    before = {q: q.read_bytes() for q in (tmp_path / "cache").rglob("*") if q.is_file()}
+    parsed = []
+    real_read = read_fer2013_csv
+    monkeypatch.setattr("fer_lib.data.fer2013.read_fer2013_csv", lambda path: parsed.append(path) or real_read(path))
+    again = load_fer2013(csv, cache=False)
+    assert parsed == [csv]
+    assert_same(again, uncached)
+    assert {q: q.read_bytes() for q in (tmp_path / "cache").rglob("*") if q.is_file()} == before

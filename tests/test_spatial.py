@@ -15,12 +15,13 @@ from fer_lib.data.constants import (
 )
 from fer_lib.data.fer2013 import FER2013Data, fer2013_split_arrays
 from fer_lib.data.splits import sample_folds
-from fer_lib.evaluate.predictions import predictions_frame
+from fer_lib.evaluate.predictions import fold_table, metrics_table, predictions_frame
 from fer_lib.experiments import spatial
 from fer_lib.faces.preprocessing import FER2013_FACES
 from fer_lib.models.checkpoint import load_checkpoint
 from fer_lib.models.init import transfer_model
 from fer_lib.train.config import get_recipe
+from fer_lib.train.loop import HISTORY_COLUMNS
 
 SIZE = 16
 
@@ -89,7 +90,11 @@ def test_fer_seeds_predict_both_test_splits_with_row_ids(fer_runs):
         assert meta["class_names"] == list(FER2013_CLASSES)
         assert meta["face_preprocessing"] == FER2013_FACES.to_dict()
         assert meta["upstream_preprocessing"] == FER2013_FACES.describe()
-    assert (out / "small-smoke" / "seed1" / "history.csv").is_file()
+    # each seed's history is written in its own run folder, and is the one the runs report
+    written = pd.read_csv(out / "small-smoke" / "seed1" / "history.csv")
+    reported = runs.histories[runs.histories["seed"] == 1][list(HISTORY_COLUMNS)].reset_index(drop=True)
+    assert written["epoch"].tolist() == [1, 2]
+    pd.testing.assert_frame_equal(written, reported, check_dtype=False)
 
 
 def test_resumed_fer_run_reports_the_training_time_of_every_epoch(fer_runs):
@@ -144,13 +149,13 @@ def test_seed_summary_and_mean_sd():
     assert np.isnan(mean) and np.isnan(sd) and n == 0
 
 
-def test_group_metrics_scores_each_test_set_on_its_own_classes():
+def test_metrics_table_scores_each_test_set_on_its_own_classes():
     # one table mixing a 3-class and a 2-class test set: macro-F1 must ignore the other set's classes
     a = predictions_frame(np.eye(3)[[0, 1, 2, 0]], np.array([0, 1, 2, 0]), list("abcd"), ("x", "y", "z"),
                           dataset="d1", protocol="p", model="spatial", variant="v", seed=0, split="test")
     b = predictions_frame(np.eye(2)[[0, 1]], np.array([0, 1]), list("ef"), ("u", "w"), dataset="d2",
                           protocol="p", model="spatial", variant="v", seed=0, split="test")
-    metrics = spatial.group_metrics(pd.concat([a, b], ignore_index=True)).set_index("dataset")
+    metrics = metrics_table(pd.concat([a, b], ignore_index=True)).set_index("dataset")
     assert metrics.loc["d1", "macro_f1"] == 1.0 and metrics.loc["d2", "macro_f1"] == 1.0
 
 
@@ -281,8 +286,8 @@ def test_run_ckplus_spatial_per_protocol_and_init(fer_runs):
     assert len(res.metrics) == 2 * 2 * 3  # protocols x inits x folds
     six = res.predictions[res.predictions["protocol"] == "6class"]
     assert six["prob_contempt"].isna().all() and len(six) == 2 * int((ck.labels != 1).sum())
-    table = spatial.fold_accuracy_table(res.metrics)
-    assert list(table.index) == ["0", "1", "2", "mean", "sd"]
+    table = fold_table(res.metrics)
+    assert list(table.index) == [0, 1, 2, "mean", "sd"]
     assert table.shape[1] == 4
     with pytest.raises(ValueError, match="inits must be drawn from"):
         spatial.run_ckplus_spatial(ck, folds, config, model_name="small", inits=["imagenet"])
@@ -320,13 +325,13 @@ def test_plot_learning_curves(fer_runs):
     assert len(fig.axes) == 2 and len(fig.axes[0].lines) == 4
 
 
-def test_fold_accuracy_table_and_plot():
+def test_fold_table_and_plot():
     import matplotlib
 
     matplotlib.use("Agg")
     metrics = pd.DataFrame({"protocol": ["7class"] * 4, "variant": ["transfer", "transfer", "scratch", "scratch"],
                             "fold": [0, 1, 0, 1], "seed": 0, "accuracy": [0.5, 0.7, 0.2, 0.4]})
-    table = spatial.fold_accuracy_table(metrics)
+    table = fold_table(metrics)
     assert table.loc["mean", ("7class", "transfer")] == pytest.approx(0.6)
     assert table.loc["sd", ("7class", "scratch")] == pytest.approx(np.std([0.2, 0.4], ddof=1))
     fig = spatial.plot_fold_scores(table, ["7class"], ["transfer", "scratch"])

@@ -12,6 +12,7 @@ import pytest
 from fer_lib.data.ckplus import CKPlus48Data
 from fer_lib.data.constants import CKPLUS_CLASSES, CKPLUS_CLASSES_6, FER2013_CLASSES
 from fer_lib.data.fer2013 import FER2013Data
+from fer_lib.evaluate.predictions import fold_table as predictions_fold_table
 from fer_lib.evaluate.predictions import predictions_frame
 from fer_lib.experiments import spatial, spatial_results
 from fer_lib.models.checkpoint import load_checkpoint
@@ -127,7 +128,10 @@ def test_train_fer2013_variants_concatenates_every_variant_and_logs(settings, tm
     assert all(" 1 seed(s) in " in line for line in lines)
     assert len(runs.predictions) == 2 * 2 * 14  # 2 variants x (PublicTest + PrivateTest) x 14 images
     assert set(runs.histories["variant"]) == {"small-smoke", "small-paper"}
-    assert (tmp_path / "small-paper" / "seed0" / "best.pt").is_file()
+    _, meta = load_checkpoint(tmp_path / "small-paper" / "seed0" / "best.pt", device="cpu")  # the paper recipe's run
+    assert {k: meta["recipe"][k] for k in ("optimizer", "lr", "epochs", "seed")} == {
+        "optimizer": "adam", "lr": 1e-4, "epochs": 1, "seed": 0}
+    assert meta["n_train"] == 70 and meta["model_spec"]["kwargs"]["width"] == 4
     again = []
     spatial.train_fer2013_variants(toy_fer(), "small", {"small-paper": one_seed["small-paper"]}, tmp_path,
                                    model_kwargs=small, resume=True, log=again.append)
@@ -305,7 +309,7 @@ RUNTIME = {"device": "cpu", "precision": "fp32", "cpu_bf16": True, "channels_las
 def fold_table():
     metrics = pd.DataFrame({"protocol": ["6class"] * 4, "variant": ["transfer"] * 4, "fold": [0, 0, 1, 2],
                             "seed": [0, 1, 0, 0], "accuracy": [0.5, 0.7, 0.4, 0.8]})
-    return spatial.fold_accuracy_table(metrics, "accuracy")
+    return predictions_fold_table(metrics, "accuracy")
 
 
 def test_fer2013_summary_reads_the_shipped_run(settings):

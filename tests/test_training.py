@@ -258,7 +258,8 @@ def test_recipes():
     assert (paper.optimizer, paper.lr, paper.batch_size, paper.dropout) == ("adam", 1e-4, 32, 0.5)
     ours = get_recipe("ours", epochs=5)
     assert ours.epochs == 5 and ours.label_smoothing == 0.1 and ours.augment == "standard" and ours.tta == "tencrop"
-    assert get_recipe("smoke").max_train_samples is not None
+    smoke = get_recipe("smoke")  # tiny: 3 epochs on 512 images
+    assert (smoke.epochs, smoke.max_train_samples, smoke.optimizer, smoke.tta) == (3, 512, "adamw", "flip")
 
 
 @pytest.mark.parametrize(
