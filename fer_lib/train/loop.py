@@ -292,6 +292,78 @@ def _preprocessing_text(norm, sample_shape, upstream):
     return text
 
 
+def _check_inputs(model, train, val, class_names, out_dir, *, resume, progress, max_minutes, max_epochs_this_run):
+    """Validate :func:`train_model`'s arguments; return the arrays, the class names and the model spec."""
+    if not isinstance(model, torch.nn.Module):
+        raise ValueError(f"model must be a torch.nn.Module; got {type(model).__name__}")
+    X_tr, y_tr = check_images_labels("train", train)
+    X_va, y_va = check_images_labels("val", val)
+    if X_tr.shape[1:] != X_va.shape[1:]:
+        raise ValueError(f"train and val samples must have the same shape; got {X_tr.shape[1:]} and {X_va.shape[1:]}")
+    n_classes = getattr(model, "n_classes", None) or int(max(y_tr.max(), y_va.max())) + 1
+    for name, y in (("train", y_tr), ("val", y_va)):
+        if y.min() < 0 or y.max() >= n_classes:
+            raise ValueError(f"{name} labels must be in 0..{n_classes - 1} (model.n_classes={n_classes}); "
+                             f"got {y.min()}..{y.max()}")
+    if class_names is None:
+        class_names = tuple(str(i) for i in range(n_classes))
+    class_names = [str(c) for c in class_names]
+    if len(class_names) != n_classes:
+        raise ValueError(f"class_names must have {n_classes} entries (one per class); got {len(class_names)}")
+    for name, value in (("resume", resume), ("progress", progress)):
+        check_option(name, value, (True, False))
+    if max_minutes is not None:
+        check_number("max_minutes", max_minutes, 0.0)
+    if max_epochs_this_run is not None:
+        check_positive_int("max_epochs_this_run", max_epochs_this_run)
+    if out_dir is None and (resume or max_minutes is not None or max_epochs_this_run is not None):
+        raise ValueError("resume, max_minutes and max_epochs_this_run need out_dir (where last.pt is saved); "
+                         "got out_dir=None")
+    spec = _model_spec(model)
+    if out_dir is not None and spec is None:
+        raise ValueError(
+            "model has no model_spec, so its checkpoint could not be rebuilt; build it with "
+            "fer_lib.models.cnn.build_model or set model.model_spec = {'factory': 'fer_lib.<module>:<function>', "
+            "'kwargs': {...}}"
+        )
+    return X_tr, y_tr, X_va, y_va, class_names, spec
+
+
+def _checkpoint_metadata(model, spec, class_names, config, runtime, norm, train, val, preprocessing):
+    """The metadata every checkpoint of a :func:`train_model` run carries (``epoch`` and ``val_metrics`` unset)."""
+    (X_tr, y_tr), (X_va, y_va) = train, val
+    if isinstance(preprocessing, FacePreprocessing):
+        upstream_text, face_record = preprocessing.describe(), preprocessing.to_dict()
+    elif preprocessing is None or isinstance(preprocessing, str):
+        upstream_text, face_record = preprocessing, None
+    else:
+        raise ValueError("preprocessing must be a fer_lib.faces.preprocessing.FacePreprocessing, a str or None; "
+                         f"got {type(preprocessing).__name__}")
+    metadata = {
+        "format_version": CHECKPOINT_FORMAT_VERSION,
+        "model_spec": spec,
+        "model_class": type(model).__name__,
+        "class_names": class_names,
+        "n_classes": len(class_names),
+        "input_shape": list(X_tr.shape[1:]),
+        "is_sequence": X_tr.ndim == 4,
+        "normalization": norm,
+        "preprocessing": _preprocessing_text(norm, X_tr.shape[1:], upstream_text),
+        "upstream_preprocessing": upstream_text,
+        "face_preprocessing": face_record,
+        "recipe": config.to_dict(),
+        "n_train": int(X_tr.shape[0]),
+        "n_val": int(X_va.shape[0]),
+        "data_fingerprint": {"train": data_fingerprint(X_tr, y_tr), "val": data_fingerprint(X_va, y_va)},
+        "fer_lib_version": __version__,
+        "torch_version": str(torch.__version__),
+        "runtime": runtime.describe(),
+        "epoch": None,
+        "val_metrics": None,
+    }
+    return _metadata_jsonable(metadata)
+
+
 def train_model(
     model,
     train,
@@ -370,36 +442,9 @@ def train_model(
     """
     t_call = time.perf_counter()
     config = resolve_config(config)
-    if not isinstance(model, torch.nn.Module):
-        raise ValueError(f"model must be a torch.nn.Module; got {type(model).__name__}")
-    X_tr, y_tr = check_images_labels("train", train)
-    X_va, y_va = check_images_labels("val", val)
-    if X_tr.shape[1:] != X_va.shape[1:]:
-        raise ValueError(f"train and val samples must have the same shape; got {X_tr.shape[1:]} and {X_va.shape[1:]}")
-    n_classes = getattr(model, "n_classes", None) or int(max(y_tr.max(), y_va.max())) + 1
-    for name, y in (("train", y_tr), ("val", y_va)):
-        if y.min() < 0 or y.max() >= n_classes:
-            raise ValueError(f"{name} labels must be in 0..{n_classes - 1} (model.n_classes={n_classes}); got {y.min()}..{y.max()}")
-    if class_names is None:
-        class_names = tuple(str(i) for i in range(n_classes))
-    class_names = [str(c) for c in class_names]
-    if len(class_names) != n_classes:
-        raise ValueError(f"class_names must have {n_classes} entries (one per class); got {len(class_names)}")
-    for name, value in (("resume", resume), ("progress", progress)):
-        check_option(name, value, (True, False))
-    if max_minutes is not None:
-        check_number("max_minutes", max_minutes, 0.0)
-    if max_epochs_this_run is not None:
-        check_positive_int("max_epochs_this_run", max_epochs_this_run)
-    if out_dir is None and (resume or max_minutes is not None or max_epochs_this_run is not None):
-        raise ValueError("resume, max_minutes and max_epochs_this_run need out_dir (where last.pt is saved); got out_dir=None")
-    spec = _model_spec(model)
-    if out_dir is not None and spec is None:
-        raise ValueError(
-            "model has no model_spec, so its checkpoint could not be rebuilt; build it with "
-            "fer_lib.models.cnn.build_model or set model.model_spec = {'factory': 'fer_lib.<module>:<function>', "
-            "'kwargs': {...}}"
-        )
+    X_tr, y_tr, X_va, y_va, class_names, spec = _check_inputs(
+        model, train, val, class_names, out_dir, resume=resume, progress=progress, max_minutes=max_minutes,
+        max_epochs_this_run=max_epochs_this_run)
     model_dropout = getattr(model, "dropout", None)
     if model_dropout is not None and abs(float(model_dropout) - config.dropout) > 1e-12:
         warnings.warn(
@@ -433,36 +478,8 @@ def train_model(
     aug_gen = torch.Generator(device=device).manual_seed(config.seed + 1)
     generators = {"data": data_gen, "augment": aug_gen}
 
-    if isinstance(preprocessing, FacePreprocessing):
-        upstream_text, face_record = preprocessing.describe(), preprocessing.to_dict()
-    elif preprocessing is None or isinstance(preprocessing, str):
-        upstream_text, face_record = preprocessing, None
-    else:
-        raise ValueError("preprocessing must be a fer_lib.faces.preprocessing.FacePreprocessing, a str or None; "
-                         f"got {type(preprocessing).__name__}")
-    metadata = {
-        "format_version": CHECKPOINT_FORMAT_VERSION,
-        "model_spec": spec,
-        "model_class": type(model).__name__,
-        "class_names": class_names,
-        "n_classes": int(n_classes),
-        "input_shape": list(X_tr.shape[1:]),
-        "is_sequence": X_tr.ndim == 4,
-        "normalization": norm,
-        "preprocessing": _preprocessing_text(norm, X_tr.shape[1:], upstream_text),
-        "upstream_preprocessing": upstream_text,
-        "face_preprocessing": face_record,
-        "recipe": config.to_dict(),
-        "n_train": int(X_tr.shape[0]),
-        "n_val": int(X_va.shape[0]),
-        "data_fingerprint": {"train": data_fingerprint(X_tr, y_tr), "val": data_fingerprint(X_va, y_va)},
-        "fer_lib_version": __version__,
-        "torch_version": str(torch.__version__),
-        "runtime": runtime.describe(),
-        "epoch": None,
-        "val_metrics": None,
-    }
-    metadata = _metadata_jsonable(metadata)
+    metadata = _checkpoint_metadata(model, spec, class_names, config, runtime, norm, (X_tr, y_tr), (X_va, y_va),
+                                    preprocessing)
 
     history, best_state, best_epoch, best_metrics, since_best, start_epoch = [], None, 0, None, 0, 0
     finished_reason = None
