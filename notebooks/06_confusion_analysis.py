@@ -56,11 +56,11 @@ products = ["confusion_counts.csv", "per_class.csv", "confused_pairs.csv", "cali
 # `calibration.csv` (ECE of every model) and `summary.json`.
 #
 # ```{note}
-# Rules used throughout (fixed in `fer_lib.report.results`): only the **report
+# Rules used throughout (fixed in `fer_lib.report.arms`): only the **report
 # split** of each test set is analysed (FER-2013 *PrivateTest*, CK+ test
 # folds, the whole-sequence view `first100pct` of the CK+ sequences;
 # *PublicTest* selects models and is never reported). Each family is
-# represented by its **primary variant** (`fer_lib.report.results.PRIMARY_VARIANTS`:
+# represented by its **primary variant** (`fer_lib.report.arms.PRIMARY_VARIANTS`:
 # spatial `transfer`, temporal `lstm`, hybrid `cnn-rnn`, else the first
 # present). Confusion counts are summed over folds and seeds: every CK+ clip is
 # tested once per seed.
@@ -73,28 +73,29 @@ from IPython.display import Markdown, display
 
 from fer_lib.evaluate import confusion
 from fer_lib.evaluate.predictions import load_predictions
-from fer_lib.report import results as report
+from fer_lib.report import arms as study_arms
+from fer_lib.report import paired_tests
 from fer_lib.run.notebook import save_json, setup_notebook
 
 ctx = setup_notebook("06_confusion_analysis", preset, data_dir, run_dir, seed, upstream=upstream, products=products)
 predictions = load_predictions(ctx.upstream)
-sets = report.collect_test_sets(predictions)
+sets = study_arms.collect_test_sets(predictions)
 summary = {"notebooks": sorted(predictions), "test_sets": {}}
 
 # %% [markdown]
 # ## What predictions this run holds
 
 # %% tags=["nbval-check-output"]
-for notebook, family in report.MODEL_NOTEBOOKS.items():
+for notebook, family in study_arms.MODEL_NOTEBOOKS.items():
     state = f"{len(predictions[notebook]):,} predictions" if notebook in predictions else "absent (not run yet)"
     print(f"{notebook} ({family}): {state}")
 if sets:
-    display(pd.concat({report.set_label(*key): report.arms_table(frame) for key, frame in sets.items()},
+    display(pd.concat({study_arms.set_label(*key): study_arms.arms_table(frame) for key, frame in sets.items()},
                       names=["test set", "arm"]))
 
 # %%
-in_domain = {key: frame for key, frame in sets.items() if not report.is_cross(key[1])}
-cross = {key: frame for key, frame in sets.items() if report.is_cross(key[1])}
+in_domain = {key: frame for key, frame in sets.items() if not study_arms.is_cross(key[1])}
+cross = {key: frame for key, frame in sets.items() if study_arms.is_cross(key[1])}
 if not in_domain:
     display(Markdown("```{warning}\nNo model predictions in this run: run notebooks 03-05 first.\n```"))
 
@@ -104,22 +105,22 @@ if not in_domain:
 # Rows are the true classes and sum to 100%; the diagonal is each class's
 # recall. The difference panel subtracts the spatial model's matrix from the
 # hybrid's (or, when one of them is absent, the first other comparison of
-# `fer_lib.report.results.FAMILY_COMPARISONS` available): **red on the diagonal** means
+# `fer_lib.report.paired_tests.FAMILY_COMPARISONS` available): **red on the diagonal** means
 # the hybrid recalls that class more often, **red off the diagonal** means it
 # makes that confusion more often.
 
 # %%
 counts_rows, matrices = [], {}
-for dataset, protocol, model, variant, arm in report.iter_primary_arms(in_domain):
+for dataset, protocol, model, variant, arm in study_arms.iter_primary_arms(in_domain):
     matrices.setdefault((dataset, protocol), {})[f"{model}/{variant}"] = confusion.confusion_frame(arm, normalize="true")
     counts_rows.append(confusion.confusion_frame(arm, normalize="none").stack().rename("count").reset_index()
                        .assign(dataset=dataset, protocol=protocol, model=model, variant=variant))
 for (dataset, protocol), mats in matrices.items():
     arms = dict(key.split("/", 1) for key in mats)
-    label = report.set_label(dataset, protocol)
+    label = study_arms.set_label(dataset, protocol)
     fig = confusion.plot_confusion_panels(mats, suptitle=f"{label}: confusion matrices (% of each true class)")
     plt.show()
-    pair = next(((a, b) for a, b in report.FAMILY_COMPARISONS if a in arms and b in arms), None)
+    pair = next(((a, b) for a, b in paired_tests.FAMILY_COMPARISONS if a in arms and b in arms), None)
     if pair is None:
         display(Markdown(f"*{label}: only {list(arms)} present, no difference to show.*"))
         continue
@@ -143,15 +144,15 @@ counts_table.to_csv(ctx.product("confusion_counts.csv"), index=False)
 
 # %%
 per_class_rows, tables = [], {}
-for dataset, protocol, model, variant, arm in report.iter_primary_arms(in_domain):
+for dataset, protocol, model, variant, arm in study_arms.iter_primary_arms(in_domain):
     table = confusion.per_class_metrics(arm)
     tables.setdefault((dataset, protocol), {})[f"{model}/{variant}"] = table
     per_class_rows.append(table.reset_index().assign(dataset=dataset, protocol=protocol, model=model,
                                                      variant=variant))
 for (dataset, protocol), by_arm in tables.items():
     wide = pd.concat({k: t[["precision", "recall", "f1"]] for k, t in by_arm.items()}, axis=1)
-    wide[("", "samples")] = confusion.class_support(report.report_rows(in_domain[(dataset, protocol)]))
-    display(Markdown(f"**{report.set_label(dataset, protocol)}**"))
+    wide[("", "samples")] = confusion.class_support(study_arms.report_rows(in_domain[(dataset, protocol)]))
+    display(Markdown(f"**{study_arms.set_label(dataset, protocol)}**"))
     display(wide.round(2))
 per_class = pd.concat(per_class_rows, ignore_index=True) if per_class_rows else pd.DataFrame()
 per_class.to_csv(ctx.product("per_class.csv"), index=False)
@@ -166,7 +167,7 @@ per_class.to_csv(ctx.product("per_class.csv"), index=False)
 
 # %%
 pair_rows, top_rows = [], []
-for dataset, protocol, model, variant, arm in report.iter_primary_arms(in_domain):
+for dataset, protocol, model, variant, arm in study_arms.iter_primary_arms(in_domain):
     counts = confusion.confusion_frame(arm, normalize="none")
     ids = dict(dataset=dataset, protocol=protocol, model=model, variant=variant)
     pair_rows.append(confusion.focus_pair_rates(counts).assign(**ids))
@@ -195,19 +196,19 @@ sources, no_images = confusion.load_image_sources(ctx.data_dir, [d for d, _ in s
 for name, reason in no_images.items():
     print(f"no example images for {name}: {reason}")
 examples = {}
-for dataset, protocol, model, variant, arm in report.iter_primary_arms(sets):
+for dataset, protocol, model, variant, arm in study_arms.iter_primary_arms(sets):
     if dataset in sources:
         r, m = confusion.error_example_rows(arm, f"{model}/{variant}", sources[dataset], n=n_examples, seed=ctx.seed)
         rows, mismatched = examples.get((dataset, protocol), ([], 0))
         examples[(dataset, protocol)] = (rows + r, mismatched + m)
 for (dataset, protocol), (rows, mismatched) in examples.items():
     if mismatched:
-        display(Markdown(f"*{report.set_label(dataset, protocol)}: {mismatched} examples left out because the "
+        display(Markdown(f"*{study_arms.set_label(dataset, protocol)}: {mismatched} examples left out because the "
                          "data's label differs from y_true (sample_id convention not followed?)*"))
     fig = confusion.plot_error_examples(
-        rows, suptitle=f"{report.set_label(dataset, protocol)}: errors of the focus pairs")
+        rows, suptitle=f"{study_arms.set_label(dataset, protocol)}: errors of the focus pairs")
     if fig is None:
-        display(Markdown(f"*{report.set_label(dataset, protocol)}: no errors on the focus pairs.*"))
+        display(Markdown(f"*{study_arms.set_label(dataset, protocol)}: no errors on the focus pairs.*"))
     plt.show()
 
 # %% [markdown]
@@ -227,8 +228,8 @@ for (dataset, protocol), (rows, mismatched) in examples.items():
 # %%
 ece_rows = []
 for (dataset, protocol), frame in sets.items():
-    part = report.report_rows(frame)
-    primaries = report.primary_arms(part)
+    part = study_arms.report_rows(frame)
+    primaries = study_arms.primary_arms(part)
     curves = {}
     for (model, variant), arm in part.groupby(["model", "variant"], sort=False):
         curve, ece = confusion.calibration(arm, n_bins=n_bins)
@@ -238,9 +239,9 @@ for (dataset, protocol), frame in sets.items():
                          "accuracy": float((arm["y_true"] == arm["y_pred"]).mean()), "n": len(arm)})
         if primaries.get(model) == variant:
             curves[f"{model}/{variant}"] = (curve, ece)
-    fig = confusion.plot_reliability(curves, title=f"{report.set_label(dataset, protocol)}: reliability")
+    fig = confusion.plot_reliability(curves, title=f"{study_arms.set_label(dataset, protocol)}: reliability")
     plt.show()
-calibration = report.sort_by_family(pd.DataFrame(ece_rows)) if ece_rows else pd.DataFrame()
+calibration = study_arms.sort_by_family(pd.DataFrame(ece_rows)) if ece_rows else pd.DataFrame()
 calibration.to_csv(ctx.product("calibration.csv"), index=False)
 if len(calibration):
     display(calibration.set_index(["dataset", "protocol", "model", "variant"]).round(3))
@@ -266,21 +267,22 @@ if len(calibration):
 if not cross:
     print("no cross-data-set predictions in this run (notebook 03 saves them under protocol 'cross:fer2013')")
 for (dataset, protocol), frame in cross.items():
-    print(f"{report.set_label(dataset, protocol)}: arms {report.primary_arms(report.report_rows(frame))}, "
-          f"{frame['sample_id'].nunique()} test samples")
+    print(f"{study_arms.set_label(dataset, protocol)}: arms "
+          f"{study_arms.primary_arms(study_arms.report_rows(frame))}, {frame['sample_id'].nunique()} test samples")
 
 # %%
 cross_rows, cross_mats = [], {}
-head = report.headline_table(sets)
-for dataset, protocol, model, variant, arm in report.iter_primary_arms(cross):
-    label, source = report.set_label(dataset, protocol), protocol.split(":", 1)[1]
+head = study_arms.headline_table(sets)
+for dataset, protocol, model, variant, arm in study_arms.iter_primary_arms(cross):
+    label, source = study_arms.set_label(dataset, protocol), protocol.split(":", 1)[1]
     cross_mats.setdefault(label, {})[f"{model}/{variant}"] = confusion.confusion_frame(arm, normalize="true")
     own = head[(head["dataset"] == source) & (~head["protocol"].str.startswith("cross:"))
                & (head["model"] == model) & (head["variant"] == variant)]
     cross_rows.append({
         "tested on": label, "model": f"{model}/{variant}", "accuracy": float((arm["y_true"] == arm["y_pred"]).mean()),
         "in-domain accuracy": float(own["accuracy"].iloc[0]) if len(own) else float("nan"),
-        "in-domain test set": report.set_label(source, own["protocol"].iloc[0]) if len(own) else "not in this run",
+        "in-domain test set": (study_arms.set_label(source, own["protocol"].iloc[0]) if len(own)
+                               else "not in this run"),
         "n": len(arm),
     })
     recall = confusion.per_class_metrics(arm)
@@ -313,7 +315,7 @@ for info in summary["test_sets"].values():
         continue
     best = max(gains, key=gains.get)
     worst = min(gains, key=gains.get)
-    lines.append(f"* **{report.set_label(dataset, protocol)}**, {info['difference']}: the largest recall gain is "
+    lines.append(f"* **{study_arms.set_label(dataset, protocol)}**, {info['difference']}: the largest recall gain is "
                  f"on *{best}* ({gains[best]:+.1f} points), the largest loss on *{worst}* "
                  f"({gains[worst]:+.1f} points).")
 if len(focus):
@@ -321,10 +323,10 @@ if len(focus):
             ["dataset", "protocol", "model", "variant"], sort=False):
         parts = [f"{r.a}→{r.b} {100 * r.rate_a_as_b:.0f}%, {r.b}→{r.a} {100 * r.rate_b_as_a:.0f}%"
                  for r in g.itertuples()]
-        lines.append(f"* {report.set_label(dataset, protocol)}, {model}/{variant}: " + "; ".join(parts) + ".")
+        lines.append(f"* {study_arms.set_label(dataset, protocol)}, {model}/{variant}: " + "; ".join(parts) + ".")
 if len(calibration):
     for (dataset, protocol), g in calibration[calibration["primary"]].groupby(["dataset", "protocol"]):
-        lines.append(f"* ECE on {report.set_label(dataset, protocol)}: "
+        lines.append(f"* ECE on {study_arms.set_label(dataset, protocol)}: "
                      + ", ".join(f"{r.model}/{r.variant} {100 * r.ece:.1f}%" for r in g.itertuples()) + ".")
 for r in cross_rows:
     own = (f" (in-domain: {100 * r['in-domain accuracy']:.1f}% on {r['in-domain test set']})"

@@ -50,12 +50,12 @@ products = ["paired_tests.csv", "claims_vs_measured.csv", "summary.json"]  # in 
 # 05. **Outputs** (`products`, in
 # `<run_dir>/artifacts/07_paired_tests/`): `paired_tests.csv` (every test, one
 # row per comparison, test set and test; columns in
-# `fer_lib.report.results.PAIRED_TEST_COLUMNS`), `claims_vs_measured.csv` and
+# `fer_lib.report.paired_tests.PAIRED_TEST_COLUMNS`), `claims_vs_measured.csv` and
 # `summary.json` (the p-values). The book's results page is generated from
 # them.
 #
 # ```{note}
-# Pairing rules (`fer_lib.report.results`): each family is represented by its primary
+# Pairing rules (`fer_lib.report.paired_tests`): each family is represented by its primary
 # variant (spatial `transfer`, temporal `lstm`, hybrid `cnn-rnn`, else the
 # first present); other variants are compared with their family's primary.
 # CK+ fold scores are averaged over seeds **within** each fold first, so that
@@ -73,20 +73,22 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from fer_lib.evaluate.predictions import load_predictions
-from fer_lib.report import results as report
+from fer_lib.report import arms as study_arms
+from fer_lib.report import claims as paper_claims
+from fer_lib.report import paired_tests
 from fer_lib.run.notebook import save_json, setup_notebook
 
 ctx = setup_notebook("07_paired_tests", preset, data_dir, run_dir, seed, upstream=upstream, products=products)
 predictions = load_predictions(ctx.upstream)
-sets = report.collect_test_sets(predictions)
+sets = study_arms.collect_test_sets(predictions)
 
 # %% [markdown]
 # ## Which comparisons this run allows
 
 # %% tags=["nbval-check-output"]
-plan = {key: report.comparisons(frame) for key, frame in sets.items()}
+plan = {key: paired_tests.comparisons(frame) for key, frame in sets.items()}
 for (dataset, protocol), pairs in plan.items():
-    print(f"{report.set_label(dataset, protocol)}:")
+    print(f"{study_arms.set_label(dataset, protocol)}:")
     for (ma, va), (mb, vb) in pairs:
         print(f"  {ma}/{va} - {mb}/{vb}")
     if not pairs:
@@ -112,33 +114,33 @@ for (dataset, protocol), pairs in plan.items():
 # %%
 fold_tests, fold_tables = [], {}
 for (dataset, protocol), frame in sets.items():
-    part = report.report_rows(frame)
-    split = report.fold_split(part)
-    if report.is_cross(protocol) or split is None:
+    part = study_arms.report_rows(frame)
+    split = paired_tests.fold_split(part)
+    if study_arms.is_cross(protocol) or split is None:
         continue
-    arms = report.primary_arms(part)
+    arms = study_arms.primary_arms(part)
     if len(arms) < 2:
-        display(Markdown(f"*{report.set_label(dataset, protocol)}: only {list(arms)}, no fold-level comparison.*"))
+        display(Markdown(f"*{study_arms.set_label(dataset, protocol)}: only {list(arms)}, no fold-level comparison.*"))
         continue
-    sizes = report.fold_sizes(part, train_from=sets.get((report.TRAINED_ON.get(dataset), protocol)))
-    for metric in report.FOLD_METRICS:
-        scores = report.fold_scores(part, arms, metric=metric)
+    sizes = paired_tests.fold_sizes(part, train_from=sets.get((study_arms.TRAINED_ON.get(dataset), protocol)))
+    for metric in paired_tests.FOLD_METRICS:
+        scores = paired_tests.fold_scores(part, arms, metric=metric)
         fold_tables[(dataset, protocol, metric)] = scores
-        fold_tests.append(report.fold_level_tests(scores, sizes, arms, alpha=alpha, metric=metric,
-                                                  dataset=dataset, protocol=protocol, split=split))
-    control = report.matched_control_arms(part)
+        fold_tests.append(paired_tests.fold_level_tests(scores, sizes, arms, alpha=alpha, metric=metric,
+                                                        dataset=dataset, protocol=protocol, split=split))
+    control = study_arms.matched_control_arms(part)
     if control is not None:  # hybrid vs its own CNN per frame: a separate question, its own Holm family
-        for metric in report.FOLD_METRICS:
-            scores = report.fold_scores(part, control, metric=metric)
-            fold_tests.append(report.fold_level_tests(scores, sizes, control, alpha=alpha, metric=metric,
-                                                      dataset=dataset, protocol=protocol, split=split))
-    label = report.set_label(dataset, protocol)
+        for metric in paired_tests.FOLD_METRICS:
+            scores = paired_tests.fold_scores(part, control, metric=metric)
+            fold_tests.append(paired_tests.fold_level_tests(scores, sizes, control, alpha=alpha, metric=metric,
+                                                            dataset=dataset, protocol=protocol, split=split))
+    label = study_arms.set_label(dataset, protocol)
     display(Markdown(f"**{label}**: per-fold accuracy (mean over seeds within a fold) and fold sizes"))
     display(fold_tables[(dataset, protocol, "accuracy")].join(sizes).round(3))
-    fig = report.plot_fold_scores(fold_tables[(dataset, protocol, "accuracy")],
-                                  title=f"{label}: accuracy per test fold (lines join one fold)")
+    fig = paired_tests.plot_fold_scores(fold_tables[(dataset, protocol, "accuracy")],
+                                        title=f"{label}: accuracy per test fold (lines join one fold)")
     plt.show()
-fold_results = report.combine_tests(*fold_tests)
+fold_results = paired_tests.combine_tests(*fold_tests)
 
 # %% [markdown]
 # ### Tests over folds
@@ -173,11 +175,11 @@ else:
 sample_tests, seed_tests = [], []
 for (dataset, protocol), frame in sets.items():
     for a, b in plan[(dataset, protocol)]:
-        sample_tests.append(report.sample_level_tests(frame, a, b, n_boot=n_boot, confidence=1 - alpha,
-                                                      seed=ctx.seed, dataset=dataset, protocol=protocol))
-        seed_tests.append(report.seed_level_tests(frame, a, b, confidence=1 - alpha, dataset=dataset,
-                                                  protocol=protocol))
-tests = report.combine_tests(fold_results, *sample_tests, *seed_tests)
+        sample_tests.append(paired_tests.sample_level_tests(frame, a, b, n_boot=n_boot, confidence=1 - alpha,
+                                                            seed=ctx.seed, dataset=dataset, protocol=protocol))
+        seed_tests.append(paired_tests.seed_level_tests(frame, a, b, confidence=1 - alpha, dataset=dataset,
+                                                        protocol=protocol))
+tests = paired_tests.combine_tests(fold_results, *sample_tests, *seed_tests)
 tests.to_csv(ctx.product("paired_tests.csv"), index=False)
 sample_results = tests[tests["level"] == "sample"]
 if len(sample_results):
@@ -227,7 +229,7 @@ print(tests.groupby(["level", "test"]).size().to_string() if len(tests) else "no
 # ```
 
 # %%
-beside = report.naive_vs_valid(tests)
+beside = paper_claims.naive_vs_valid(tests)
 if len(beside):
     display(beside.set_index(["dataset", "protocol", "split", "seed", "model_a", "variant_a", "model_b",
                               "variant_b"]).round(4))
@@ -237,7 +239,7 @@ else:
 # %% [markdown]
 # ## Claims vs. measured
 #
-# Every headline number of the seed papers (`fer_lib.report.results.CLAIMS`, with
+# Every headline number of the seed papers (`fer_lib.report.claims.CLAIMS`, with
 # the protocol as they report it) next to the closest configuration this run
 # measured, with its protocol. A claim whose configuration is not in the run
 # says so; a claim on a configuration this study does not train (a CNN-RNN on
@@ -245,13 +247,13 @@ else:
 # tested on the same data set, as the `note` says.
 
 # %%
-claims = report.claims_vs_measured(sets)
+claims = paper_claims.claims_vs_measured(sets)
 claims.to_csv(ctx.product("claims_vs_measured.csv"), index=False)
 display(claims.drop(columns=["claim_id"]))
 
 # %% tags=["nbval-check-output"]
 print(f"{len(claims)} claims; measured in this run: "
-      f"{int((claims['measured'] != report.NOT_MEASURED).sum())}")
+      f"{int((claims['measured'] != paper_claims.NOT_MEASURED).sum())}")
 
 # %%
 summary = {
@@ -259,7 +261,7 @@ summary = {
     "n_tests": len(tests),
     "alpha": alpha,
     "n_boot": n_boot,
-    "pvalues": report.pvalue_summary(tests),
+    "pvalues": paired_tests.pvalue_summary(tests),
     "claims": claims.to_dict(orient="records"),
 }
 summary_path = save_json(ctx.product("summary.json"), summary)
@@ -272,7 +274,7 @@ lines = []
 acc = fold_results[(fold_results["metric"] == "accuracy") & (fold_results["test"] == "corrected_resampled_ttest")]
 for r in acc.itertuples():
     verdict = "significant after Holm" if r.reject else "not significant after Holm"
-    lines.append(f"* **{report.set_label(r.dataset, r.protocol)}**, {r.model_a}/{r.variant_a} − "
+    lines.append(f"* **{study_arms.set_label(r.dataset, r.protocol)}**, {r.model_a}/{r.variant_a} − "
                  f"{r.model_b}/{r.variant_b}: {100 * r.mean_diff:+.1f} accuracy points over {r.n} folds "
                  f"(corrected resampled t-test p = {r.p:.3g}, Holm {r.p_holm:.3g}: {verdict}).")
 if acc.empty:
@@ -281,12 +283,12 @@ for r in beside.itertuples():
     if (r.model_a, r.model_b) != ("hybrid", "spatial"):
         continue
     naive = f"t = {r.naive_t:.2f}, p = {r.naive_p:.3g}" if pd.notna(r.naive_t) else "t undefined"
-    lines.append(f"* {report.set_label(r.dataset, r.protocol)} {r.split}, seed {r.seed}, {r.model_a}/{r.variant_a} − "
-                 f"{r.model_b}/{r.variant_b}: the papers' per-sample "
+    lines.append(f"* {study_arms.set_label(r.dataset, r.protocol)} {r.split}, seed {r.seed}, "
+                 f"{r.model_a}/{r.variant_a} − {r.model_b}/{r.variant_b}: the papers' per-sample "
                  f"t-test gives {naive} (n = {r.n}); McNemar p = {r.mcnemar_p:.3g}; bootstrap "
                  f"{100 * (1 - alpha):.0f}% CI of the difference {100 * r.boot_low:+.1f} to "
                  f"{100 * r.boot_high:+.1f} points.")
-measured = claims[claims["measured"] != report.NOT_MEASURED]
+measured = claims[claims["measured"] != paper_claims.NOT_MEASURED]
 for r in measured.itertuples():
     unit = "%" if r.unit == "%" else ""
     closest = "the closest configuration, " if r.note.startswith("no ") else ""

@@ -11,6 +11,7 @@ from test_report import arm
 from fer_lib.core import paths
 from fer_lib.data.constants import CKPLUS_CLASSES, FER2013_CLASSES
 from fer_lib.evaluate.predictions import save_predictions
+from fer_lib.report import paired_tests
 from fer_lib.report import results as report
 from fer_lib.report.results import METRICS_FILE
 from fer_lib.run import layout, pipeline, publish
@@ -30,7 +31,7 @@ def finished_run(tmp_path):
           for fold, n_right in enumerate(rights)]
     save_predictions(fer + ck[:2], run / "artifacts" / "03_spatial_baseline")
     save_predictions(ck[2:], run / "artifacts" / "05_hybrid")
-    tests = pd.DataFrame([{c: np.nan for c in report.PAIRED_TEST_COLUMNS}])
+    tests = pd.DataFrame([{c: np.nan for c in paired_tests.PAIRED_TEST_COLUMNS}])
     tests = tests.assign(level="fold", dataset="ckplus48", protocol="7class", split="test", metric="accuracy",
                          model_a="hybrid", variant_a="cnn-rnn", model_b="spatial", variant_b="transfer",
                          test="corrected_resampled_ttest", statistic=2.0, p=0.0765, p_holm=0.153, mean_diff=0.2,

@@ -3,7 +3,7 @@
 Used by notebook 06. Every function takes one *test set* of a predictions
 table (the format of :mod:`fer_lib.evaluate.predictions`: ``y_true``, ``y_pred``,
 ``prob_<class>`` columns, ``sample_id``), usually the rows of one model family
-and variant selected with :func:`fer_lib.report.results.select_arm`.
+and variant selected with :func:`fer_lib.report.arms.select_arm`.
 
 Conventions:
 

@@ -85,7 +85,7 @@ def study_metrics(run_dir):
         epochs of a resumed training that an earlier call ran),
         ``fer2013_training_runtime`` (device, precision, memory format and
         threads of notebook 03's FER-2013 training; None when unknown),
-        ``headline`` (rows of :func:`fer_lib.report.results.headline_table`),
+        ``headline`` (rows of :func:`fer_lib.report.arms.headline_table`),
         ``scores`` (accuracy, macro-F1 and n per ``dataset, protocol, model,
         variant, seed, fold, split``: FER-2013 PublicTest and PrivateTest per
         seed, CK+ per test fold), ``paired_tests`` (rows of notebook 07's
@@ -98,12 +98,9 @@ def study_metrics(run_dir):
         When ``run_dir`` has no ``run_log.json``.
     """
     from fer_lib.evaluate.predictions import load_run_predictions, metrics_table
-    from fer_lib.report.results import (
-        RESULTS_NOTEBOOK,
-        claims_vs_measured,
-        collect_test_sets,
-        headline_table,
-    )
+    from fer_lib.report.arms import collect_test_sets, headline_table
+    from fer_lib.report.claims import claims_vs_measured
+    from fer_lib.report.results import RESULTS_NOTEBOOK
 
     run_dir = Path(run_dir)
     log = _read_run_log(run_dir)
@@ -206,7 +203,8 @@ def headline_rows(metrics):
         (FER-2013) when there are several.
     """
     from fer_lib.evaluate.predictions import MODEL_FAMILIES
-    from fer_lib.report.results import pct_text, set_label
+    from fer_lib.report.arms import set_label
+    from fer_lib.report.results import pct_text
 
     head = pd.DataFrame(metrics["headline"])
     if head.empty:
