@@ -212,3 +212,14 @@ def test_no_import_cycles_between_modules():
 
     cycles = sorted({tuple(sorted((a, b))) for a in graph for b in graph[a] if reaches(b, a)})
     assert not cycles, f"modules that import each other (directly or through others): {cycles}"
+
+
+def test_tests_mirror_the_rooms():
+    # a room's tests live in tests/<room>/; only project-wide tests stay at the top
+    folders = sorted(p.name for p in (ROOT / "tests").iterdir() if p.is_dir() and not p.name.startswith(("_", ".")))
+    assert folders == sorted(ROOMS)
+    for room in ROOMS:
+        assert list((ROOT / "tests" / room).glob("test_*.py")), f"tests/{room}/ holds no test file"
+    assert sorted(p.name for p in (ROOT / "tests").glob("test_*.py")) == ["test_project.py", "test_real_data.py"]
+    names = [p.name for p in (ROOT / "tests").rglob("test_*.py")]
+    assert len(names) == len(set(names)), "test file names must be unique (pytest imports them by name)"

@@ -6,7 +6,7 @@ import nbformat
 import numpy as np
 import pandas as pd
 import pytest
-from test_report import arm
+from factories import arm
 
 from fer_lib.core import paths
 from fer_lib.data.constants import CKPLUS_CLASSES, FER2013_CLASSES

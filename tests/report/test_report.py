@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from factories import arm
 from scipy import stats as st
 
 from fer_lib.data.constants import CKPLUS_CLASSES, FER2013_CLASSES
@@ -12,7 +13,6 @@ from fer_lib.evaluate import stats
 from fer_lib.evaluate.predictions import (
     class_lists,
     load_run_predictions,
-    predictions_frame,
     save_predictions,
 )
 from fer_lib.report import arms as study_arms
@@ -21,20 +21,6 @@ from fer_lib.report import paired_tests, results
 from fer_lib.run import publish
 
 CK = CKPLUS_CLASSES
-
-
-def arm(correct, *, model, variant, seed=0, fold=0, dataset="ckplus48", protocol="7class", split="test",
-        classes=CK, ids=None, y=None):
-    """Predictions of one arm: sample i is right when correct[i] (else predicted as the next class)."""
-    correct = np.asarray(correct, dtype=bool)
-    n, k = len(correct), len(classes)
-    y = np.arange(n) % k if y is None else np.asarray(y)
-    pred = np.where(correct, y, (y + 1) % k)
-    probs = np.full((n, k), 0.2 / (k - 1))
-    probs[np.arange(n), pred] = 0.8
-    ids = ids if ids is not None else [f"S{fold:03d}_{i:03d}" for i in range(n)]
-    return predictions_frame(probs, y, ids, classes, dataset=dataset, protocol=protocol, model=model,
-                             variant=variant, seed=seed, split=split, fold=fold)
 
 
 def folds_of(model, variant, accs, seed=0, n=10, **kw):
@@ -112,9 +98,9 @@ def test_primary_arm_rows_are_the_reported_rows_of_each_primary_arm(ck_set):
     rows = study_arms.primary_arm_rows(ck_set)
     assert list(rows) == [("spatial", "transfer"), ("temporal", "lstm"), ("hybrid", "cnn-rnn")]
     reported = study_arms.report_rows(ck_set)
-    for (model, variant), arm in rows.items():
-        pd.testing.assert_frame_equal(arm, study_arms.select_arm(reported, model, variant))
-        assert set(arm["split"]) <= set(study_arms.REPORT_SPLITS) and len(arm)
+    for (model, variant), arm_rows in rows.items():
+        pd.testing.assert_frame_equal(arm_rows, study_arms.select_arm(reported, model, variant))
+        assert set(arm_rows["split"]) <= set(study_arms.REPORT_SPLITS) and len(arm_rows)
 
 
 def test_iter_primary_arms_walks_every_set_then_every_family(ck_set):

@@ -39,7 +39,7 @@ from fer_lib.video.media import default_checkpoint, default_out_dir
 from fer_lib.video.model import VideoModel, face_preprocessing_from_metadata, load_video_model
 from fer_lib.video.timeline import label_changes_per_second, probability_columns, track_summary
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PROB_COLS = probability_columns(FER2013_CLASSES)
 
 

@@ -8,9 +8,11 @@ from fer_lib.core.errors import DataError
 from fer_lib.data.ckplus import (
     load_ckplus48,
     load_ckplus_sequences,
+    protocol_subset,
     read_emotion_file,
     read_landmarks_file,
 )
+from fer_lib.data.constants import CKPLUS_CLASSES
 
 
 def _png(path, value=100, size=(20, 30)):
@@ -131,3 +133,14 @@ def test_ck48_errors(tmp_path):
     (tmp_path / "e").mkdir()
     with pytest.raises(DataError, match="empty folder"):
         load_ckplus48(tmp_path / "e")
+
+
+def test_protocol_subset_drops_contempt_and_reindexes():
+    labels = np.array([0, 1, 2, 6])  # anger, contempt, disgust, surprise
+    mask, new, names = protocol_subset(labels, "6class")
+    assert mask.tolist() == [True, False, True, True]
+    assert [names[i] for i in new] == ["anger", "disgust", "surprise"]
+    mask, new, names = protocol_subset(labels, "7class")
+    assert mask.all() and names == CKPLUS_CLASSES and new.tolist() == labels.tolist()
+    with pytest.raises(ValueError, match=r"protocol must be one of \['7class', '6class'\]; got '5class'"):
+        protocol_subset(labels, "5class")

@@ -112,7 +112,7 @@ def test_find_videos(tmp_path):
     assert found == [tmp_path / "a.mp4"] and notes == ["b.mp4 is not in the media folder; skipped."]
     assert report.find_videos(tmp_path / "absent", ["a.mp4"]) == (
         [], [f"The media folder ({tmp_path / 'absent'}) is absent; skipping the real videos."])  # outside the project
-    shared = Path(__file__).resolve().parents[2] / "no-such-media"  # beside the checkout: shown relative to it
+    shared = Path(__file__).resolve().parents[3] / "no-such-media"  # beside the checkout: shown relative to it
     assert report.find_videos(shared, ["a.mp4"])[1] == [
         "The media folder (../no-such-media) is absent; skipping the real videos."]
     with pytest.raises(ValueError, match="names must be a list of file names; got the string 'a.mp4'"):
