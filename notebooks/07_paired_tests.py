@@ -241,10 +241,11 @@ else:
 #
 # Every headline number of the seed papers (`fer_lib.report.claims.CLAIMS`, with
 # the protocol as they report it) next to the closest configuration this run
-# measured, with its protocol. A claim whose configuration is not in the run
-# says so; a claim on a configuration this study does not train (a CNN-RNN on
-# static FER-2013 images) is compared with the closest model trained and
-# tested on the same data set, as the `note` says.
+# measured, with its protocol: the same model family on the same test set
+# (another variant when the claimed one was not trained, as the `note`
+# says). A claim is never set against another family: seed paper B's
+# CNN-RNNs on FER-2013 read "not measured" when this run trains no hybrid on
+# FER-2013, rather than standing beside the spatial CNN.
 
 # %%
 claims = paper_claims.claims_vs_measured(sets)

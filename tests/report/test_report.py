@@ -308,9 +308,16 @@ def test_claims_vs_measured(ck_set):
     assert claims.loc["A-ckplus-hybrid", "measured_config"].startswith("hybrid/cnn-rnn")
     assert claims.loc["A-fer-spatial", "measured"] == pytest.approx(60.0)
     assert "mean of 2 seeds" in claims.loc["A-fer-spatial", "protocol_measured"]
-    assert claims.loc["B-fer-attention", "measured"] == pytest.approx(60.0)  # closest: the spatial CNN
+    # seed paper B's FER-2013 hybrids: this run has no hybrid on FER-2013, and a spatial CNN is not one
+    assert claims.loc["B-fer-attention", "measured"] == paper_claims.NOT_MEASURED
+    assert claims.loc["B-fer-attention", "note"] == "no hybrid/attention on FER-2013 in this run"
+    fer_hybrid = arm(np.arange(20) < 13, model="hybrid", variant="cnn-rnn", dataset="fer2013", protocol="canonical",
+                     split="PrivateTest", fold=-1, classes=FER2013_CLASSES, ids=[str(i) for i in range(20)])
+    with_hybrid = {("ckplus48", "7class"): ck_set, **study_arms.collect_test_sets(pd.concat([fer, fer_hybrid]))}
+    claims = paper_claims.claims_vs_measured(with_hybrid).set_index("claim_id")
+    assert claims.loc["B-fer-attention", "measured"] == pytest.approx(65.0)  # closest: the hybrid of another variant
     assert claims.loc["B-fer-attention", "note"] == (
-        "no hybrid/attention on FER-2013 in this run; closest: spatial/vgg on the same test set")
+        "no hybrid/attention on FER-2013 in this run; closest: hybrid/cnn-rnn on the same test set")
     assert claims.loc["B-own-videos", "measured"] == paper_claims.NOT_MEASURED
     ca = np.concatenate([np.arange(10) < round(a * 10) for a in HYBRID])
     cb = np.concatenate([np.arange(10) < round(a * 10) for a in SPATIAL])
