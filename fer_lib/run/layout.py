@@ -41,3 +41,31 @@ def notebook_ids():
     """Ids (``NN_slug``) of the study's notebooks, in the order of the table of contents."""
     prefix = NOTEBOOKS_DIR + "/"
     return tuple(Path(f).name for f in toc_entries() if f.startswith(prefix))
+
+
+#: The pre-registered protocol of the spatial-vs-temporal comparison (relative to the project root).
+PROTOCOL_FILE = "book/protocol.md"
+
+
+def protocol_record():
+    """The protocol a run follows: its path, version line and SHA-256 (for the run log).
+
+    Returns
+    -------
+    dict
+        ``file``, ``sha256`` (of the file's bytes) and ``version`` (its first
+        line starting with "Version").
+
+    Raises
+    ------
+    FileNotFoundError
+        When the protocol file is missing.
+    """
+    import hashlib
+
+    path = paths.project_root() / PROTOCOL_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"the pre-registered protocol {PROTOCOL_FILE} is missing from the project")
+    text = path.read_bytes()
+    version = next((line.strip() for line in text.decode().splitlines() if line.startswith("Version")), "")
+    return {"file": PROTOCOL_FILE, "sha256": hashlib.sha256(text).hexdigest(), "version": version}

@@ -33,7 +33,7 @@ import yaml
 from fer_lib.core import paths
 from fer_lib.core.environment import git_commit, hardware, package_versions
 from fer_lib.core.validation import check_option
-from fer_lib.run.layout import CHECKED_TAG, NOTEBOOKS_DIR, notebook_ids
+from fer_lib.run.layout import CHECKED_TAG, NOTEBOOKS_DIR, notebook_ids, protocol_record
 
 
 def presets_dir():
@@ -209,6 +209,10 @@ def write_reproducibility_page(run_dir, book_src):
         for r in log["notebooks"].values()
     )
     total = sum(r["seconds"] for r in log["notebooks"].values())
+    recorded = log.get("protocol")
+    protocol = (f"protocol: [`{recorded['file']}`](protocol.md), {recorded['version'] or 'no version line'}, SHA-256 "
+                f"`{recorded['sha256'][:16]}...`" if recorded else
+                "protocol: none recorded (the run predates the pre-registered protocol)")
     versions = "\n".join(f"| {k} | {v} |" for k, v in log["packages"].items())
     hw = "\n".join(f"| {k} | {v} |" for k, v in log["hardware"].items())
     params = yaml.safe_dump({"parameters": preset["parameters"], "notebooks": preset["notebooks"]}, sort_keys=False)
@@ -222,6 +226,7 @@ typed by hand.
 
 - preset: `{preset['parameters']['preset']}` ({preset.get('description', '')})
 - commit: `{log.get('commit')}`
+- {protocol}
 - finished (UTC): {log.get('finished_utc', 'unfinished')}
 - total notebook wall time: {total:.1f} s
 
@@ -445,6 +450,7 @@ def run_study(preset="smoke", only=None, data_dir=None, run_dir=None, book=True)
         "packages": package_versions(),
         "hardware": hardware(),
         "preset_config": config,  # as it was for this run (the book of a published run shows it)
+        "protocol": protocol_record(),  # the pre-registered protocol this run follows (book/protocol.md)
     }
     _update_run_log(run, None, context)
     for notebook_id in ids:

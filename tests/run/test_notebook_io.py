@@ -90,3 +90,16 @@ def test_setup_notebook_resolves_upstream_and_guards_products(tmp_path, monkeypa
     assert later.upstream["audit"] == ctx.out_dir / "summary.json"
     with pytest.raises(MissingUpstreamError, match="run notebook\\(s\\) 01_data_audit with preset='io-test'"):
         setup_notebook("02_alignment", "io-test", str(tmp_path / "data"), upstream={"x": "01_data_audit/x.csv"})
+
+
+def test_the_protocol_is_in_the_book_and_its_hash_is_recorded():
+    import hashlib
+
+    from fer_lib.run.layout import PROTOCOL_FILE, protocol_record, toc_entries
+
+    record = protocol_record()
+    text = (paths.project_root() / PROTOCOL_FILE).read_bytes()
+    assert record == {"file": "book/protocol.md", "sha256": hashlib.sha256(text).hexdigest(),
+                      "version": record["version"]}
+    assert record["version"].startswith("Version 1, written 2026-12-08")
+    assert toc_entries()[1] == "protocol"  # the first page after the introduction
