@@ -1,6 +1,7 @@
 """The package fer_lib.evaluate.stats: its public names and how its submodules depend on each other.
 
-The statistics themselves are tested per submodule in tests/test_stats_{paired,compare,samples,calibration}.py.
+The statistics themselves are tested per submodule in
+tests/evaluate/test_stats_{paired,compare,samples,calibration,equivalence,power}.py.
 """
 
 import ast
@@ -14,7 +15,7 @@ from fer_lib.evaluate import stats as S
 
 PACKAGE = Path(S.__file__).parent
 #: In the order of the package docstring: each submodule imports only the ones before it.
-SUBMODULES = ("common", "paired", "compare", "samples", "calibration")
+SUBMODULES = ("common", "paired", "compare", "samples", "calibration", "equivalence", "power")
 
 #: The public names of the former module fer_lib/evaluate/stats.py, all still importable from the package.
 PUBLIC = [
@@ -23,6 +24,8 @@ PUBLIC = [
     "McNemarResult", "BootstrapResult", "NaiveTTestResult", "AccuracyCI", "ReliabilityCurve", "paired_ttest",
     "wilcoxon_signed_rank", "corrected_resampled_ttest", "holm_correction", "mcnemar_test", "paired_bootstrap_diff",
     "naive_sample_ttest", "accuracy_ci", "reliability_curve", "expected_calibration_error", "compare_fold_scores",
+    "TOST_VERDICTS", "TOSTResult", "ClusterBootstrapResult", "EffectSizeResult", "DetectableDifferenceResult",
+    "tost_paired", "cluster_bootstrap_diff", "paired_effect_size", "smallest_detectable_difference",
 ]
 
 

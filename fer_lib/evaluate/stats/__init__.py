@@ -24,7 +24,10 @@ Submodules, each importing only the ones listed before it:
 * ``paired``: paired tests on per-fold scores (t-test, Wilcoxon, Nadeau-Bengio corrected t-test);
 * ``compare``: Holm's correction and :func:`compare_fold_scores` (all pairs of models, all three tests);
 * ``samples``: tests over test samples (McNemar, paired bootstrap, Wilson CI, the naive t-test);
-* ``calibration``: reliability curve and expected calibration error.
+* ``calibration``: reliability curve and expected calibration error;
+* ``equivalence``: equivalence and estimation for a pre-registered comparison (TOST on paired or
+  Nadeau-Bengio corrected fold scores, Cohen's d_z with a noncentral-t CI, subject-level cluster bootstrap);
+* ``power``: sensitivity of a design, the smallest mean difference a (corrected) paired t-test detects.
 
 Every function validates its arguments at entry and raises ``ValueError`` with a
 message naming the parameter, the allowed values and what was given. Results are
@@ -43,6 +46,15 @@ from fer_lib.evaluate.stats.calibration import (
     reliability_curve,
 )
 from fer_lib.evaluate.stats.compare import FOLD_TESTS, HolmResult, compare_fold_scores, holm_correction
+from fer_lib.evaluate.stats.equivalence import (
+    TOST_VERDICTS,
+    ClusterBootstrapResult,
+    EffectSizeResult,
+    TOSTResult,
+    cluster_bootstrap_diff,
+    paired_effect_size,
+    tost_paired,
+)
 from fer_lib.evaluate.stats.paired import (
     ALTERNATIVES,
     CorrectedTTestResult,
@@ -52,6 +64,7 @@ from fer_lib.evaluate.stats.paired import (
     paired_ttest,
     wilcoxon_signed_rank,
 )
+from fer_lib.evaluate.stats.power import DetectableDifferenceResult, smallest_detectable_difference
 from fer_lib.evaluate.stats.samples import (
     BOOTSTRAP_CHUNK_ELEMENTS,
     MCNEMAR_EXACT_OPTIONS,
@@ -93,4 +106,13 @@ __all__ = [
     "reliability_curve",
     "expected_calibration_error",
     "compare_fold_scores",
+    "TOST_VERDICTS",
+    "TOSTResult",
+    "ClusterBootstrapResult",
+    "EffectSizeResult",
+    "DetectableDifferenceResult",
+    "tost_paired",
+    "cluster_bootstrap_diff",
+    "paired_effect_size",
+    "smallest_detectable_difference",
 ]
