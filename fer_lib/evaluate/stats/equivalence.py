@@ -29,7 +29,7 @@ from scipy import special as _sp
 from scipy import stats as _st
 
 from fer_lib.core.validation import check_positive_int
-from fer_lib.evaluate.stats.common import AsDict, as_1d, check_open_fraction
+from fer_lib.evaluate.stats.common import AsDict, as_1d, as_correctness, as_scores, check_open_fraction
 from fer_lib.evaluate.stats.paired import corrected_resampled_ttest
 from fer_lib.evaluate.stats.samples import BOOTSTRAP_CHUNK_ELEMENTS
 
@@ -125,27 +125,13 @@ _ZERO_VARIANCE = "all differences a - b are equal (zero variance): the t statist
 # --------------------------------------------------------------------------- #
 # Validation helpers
 # --------------------------------------------------------------------------- #
-def _finite_scores(name, x):
-    """``x`` as a finite 1-D float array, else ``ValueError`` naming ``name``."""
-    arr = as_1d(name, x)
-    if arr.dtype == bool or not np.issubdtype(arr.dtype, np.number):
-        raise ValueError(f"{name} must contain numbers (scores); got dtype {arr.dtype}")
-    arr = arr.astype(float)
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        raise ValueError(
-            f"{name} must contain only finite numbers; got NaN/inf at positions {np.flatnonzero(bad)[:10].tolist()}"
-        )
-    return arr
-
-
 def _differences(a, b, min_n=2):
     """``a - b`` for paired scores, or ``a`` itself (the differences) when ``b`` is None."""
     if b is None:
-        d = _finite_scores("a (the differences, b=None)", a)
+        d = as_scores("a (the differences, b=None)", a)
     else:
-        a = _finite_scores("a", a)
-        b = _finite_scores("b", b)
+        a = as_scores("a", a)
+        b = as_scores("b", b)
         if a.size != b.size:
             raise ValueError(
                 f"a and b must have the same length (paired scores, one per fold); got len(a)={a.size}, len(b)={b.size}"
@@ -177,27 +163,6 @@ def _margin_bounds(margin):
     return float(arr[0]), float(arr[1])
 
 
-def _correctness(name, x):
-    """``x`` as a 1-D boolean array (bool, or numbers that are all 0/1), at least 1 sample."""
-    arr = as_1d(name, x)
-    if arr.size == 0:
-        raise ValueError(f"{name} must hold at least 1 test sample; got an empty array")
-    if arr.dtype == bool:
-        return arr
-    if np.issubdtype(arr.dtype, np.number):
-        ok = np.isin(arr, (0, 1))
-        if ok.all():
-            return arr.astype(bool)
-        bad = np.unique(arr[~ok])[:5].tolist()
-        raise ValueError(
-            f"{name} must be boolean per-sample correctness (True/False or 0/1); got other values, e.g. {bad}"
-        )
-    raise ValueError(f"{name} must be boolean per-sample correctness (True/False or 0/1); got dtype {arr.dtype}")
-
-
-# --------------------------------------------------------------------------- #
-# TOST
-# --------------------------------------------------------------------------- #
 def tost_paired(a, b=None, margin=None, alpha=0.05, corrected=False, n_train=None, n_test=None):
     """Two one-sided tests (TOST) for equivalence of paired scores within a margin.
 
@@ -392,8 +357,8 @@ def cluster_bootstrap_diff(correct_a, correct_b, clusters, n_boot=10000, seed=0,
         unorderable cluster labels, fewer than 2 clusters, bad ``n_boot``,
         ``seed`` or ``confidence``.
     """
-    ca = _correctness("correct_a", correct_a)
-    cb = _correctness("correct_b", correct_b)
+    ca = as_correctness("correct_a", correct_a)
+    cb = as_correctness("correct_b", correct_b)
     if ca.size != cb.size:
         raise ValueError(
             "correct_a and correct_b must have the same length (the same test samples, in the same order); "

@@ -12,7 +12,7 @@ import numpy as np
 from scipy import stats as _st
 
 from fer_lib.core.validation import check_option
-from fer_lib.evaluate.stats.common import AsDict, as_1d, check_open_fraction
+from fer_lib.evaluate.stats.common import AsDict, as_scores, check_open_fraction
 
 __all__ = [
     "ALTERNATIVES",
@@ -93,24 +93,10 @@ class CorrectedTTestResult(AsDict):
 # --------------------------------------------------------------------------- #
 # Validation and t-distribution helpers
 # --------------------------------------------------------------------------- #
-def _as_1d_float(name, x):
-    """``x`` as a finite 1-D float array, else ``ValueError``."""
-    arr = as_1d(name, x)
-    if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.number)):
-        raise ValueError(f"{name} must contain numbers (scores); got dtype {arr.dtype}")
-    arr = arr.astype(float)
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        raise ValueError(
-            f"{name} must contain only finite numbers; got NaN/inf at positions {np.flatnonzero(bad)[:10].tolist()}"
-        )
-    return arr
-
-
 def _check_paired_scores(a, b, min_n=2):
     """Validate two paired score vectors; return them as float arrays."""
-    a = _as_1d_float("a", a)
-    b = _as_1d_float("b", b)
+    a = as_scores("a", a)
+    b = as_scores("b", b)
     if a.size != b.size:
         raise ValueError(
             f"a and b must have the same length (paired scores, one per fold); got len(a)={a.size}, len(b)={b.size}"

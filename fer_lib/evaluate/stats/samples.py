@@ -13,7 +13,7 @@ import numpy as np
 from scipy import stats as _st
 
 from fer_lib.core.validation import check_positive_int
-from fer_lib.evaluate.stats.common import AsDict, as_1d, check_open_fraction
+from fer_lib.evaluate.stats.common import AsDict, as_correctness, check_open_fraction
 
 __all__ = [
     "MCNEMAR_EXACT_OPTIONS",
@@ -116,27 +116,9 @@ _NAIVE_WARNING = (
 # --------------------------------------------------------------------------- #
 # Validation helpers
 # --------------------------------------------------------------------------- #
-def _as_correctness(name, x):
-    """``x`` as a 1-D boolean array (accepts bool, or numbers that are all 0/1)."""
-    arr = as_1d(name, x)
-    if arr.size == 0:
-        raise ValueError(f"{name} must hold at least 1 test sample; got an empty array")
-    if arr.dtype == bool:
-        return arr
-    if np.issubdtype(arr.dtype, np.number):
-        ok = np.isin(arr, (0, 1))
-        if ok.all():
-            return arr.astype(bool)
-        bad = np.unique(arr[~ok])[:5].tolist()
-        raise ValueError(
-            f"{name} must be boolean per-sample correctness (True/False or 0/1); got other values, e.g. {bad}"
-        )
-    raise ValueError(f"{name} must be boolean per-sample correctness (True/False or 0/1); got dtype {arr.dtype}")
-
-
 def _check_paired_correctness(correct_a, correct_b, min_n=1):
-    ca = _as_correctness("correct_a", correct_a)
-    cb = _as_correctness("correct_b", correct_b)
+    ca = as_correctness("correct_a", correct_a)
+    cb = as_correctness("correct_b", correct_b)
     if ca.size != cb.size:
         raise ValueError(
             "correct_a and correct_b must have the same length (the same test samples, in the same order); "
@@ -386,7 +368,7 @@ def accuracy_ci(correct, confidence=0.95):
     ValueError
         Non-boolean or empty ``correct``, ``confidence`` outside (0, 1).
     """
-    c = _as_correctness("correct", correct)
+    c = as_correctness("correct", correct)
     confidence = check_open_fraction("confidence", confidence)
     n = int(c.size)
     k = int(c.sum())
