@@ -14,15 +14,17 @@ One subpackage per room, each depending only on the rooms above it:
 ``faces``
     detection, alignment, data-set-level alignment, CK+ sequences.
 ``models``
-    the CNNs, the temporal-only and hybrid CNN-RNN models, checkpoints, and
-    ``init``: a model started from a trained CNN.
+    the CNNs, the temporal-only and hybrid CNN-RNN models, the landmark
+    trajectory models, checkpoints, and ``init``: a model started from a
+    trained CNN.
 ``train``
     recipes and the training loop, augmentation, the CK+ fold protocol, the
     head warm-up, benchmarks, the recipe search, the GPU check.
 ``experiments``
     the notebooks' experiment code: the alignment comparisons (notebook
-    02), the spatial baseline and its tables (notebook 03), the hybrid
-    (notebook 05).
+    02), the spatial baseline and its tables (notebook 03), the temporal
+    model (04), the hybrid (05), and the arms of the pre-registered landmark
+    comparison (``book/protocol.md``).
 ``report``
     the results page: arms, tests, claims.
 ``video``

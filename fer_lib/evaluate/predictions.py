@@ -44,8 +44,8 @@ import pandas as pd
 
 from fer_lib.core.validation import check_option
 
-#: Model families compared by the study.
-MODEL_FAMILIES = ("spatial", "temporal", "hybrid")
+#: Model families compared by the study (``landmarks``: the landmark-trajectory arms of the protocol, issue 16).
+MODEL_FAMILIES = ("spatial", "temporal", "hybrid", "landmarks")
 
 #: ``variant`` of notebook 05's matched spatial control (model family
 #: ``"spatial"``): the hybrid's own CNN recipe applied per frame, frames

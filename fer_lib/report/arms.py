@@ -71,6 +71,7 @@ PRIMARY_VARIANTS = MappingProxyType(
         "spatial": ("transfer", "*-ours", "*-cpu", "*-short", "*-smoke", "*"),
         "temporal": ("lstm", "*"),
         "hybrid": ("cnn-rnn", "*"),
+        "landmarks": ("trajectory", "*"),
     }
 )
 

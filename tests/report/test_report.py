@@ -132,7 +132,7 @@ def test_primary_variant_preference_then_sorted_fallback(ck_set):
     fer = pd.concat([arm([True], model="spatial", variant=v) for v in ("vgg-paper", "vgg-ours", "resnet18-ours")])
     assert study_arms.primary_variant(fer, "spatial") == "resnet18-ours"
     assert study_arms.primary_variant(fer, "hybrid") is None
-    with pytest.raises(ValueError, match=r"model must be one of \['spatial', 'temporal', 'hybrid'\]; got 'cnn'"):
+    with pytest.raises(ValueError, match=r"model must be one of \['spatial', 'temporal', 'hybrid', 'landmarks'\]; got 'cnn'"):
         study_arms.primary_variant(fer, "cnn")
     table = study_arms.arms_table(ck_set)
     assert table[["model", "variant", "primary"]].values.tolist()[:3] == [
