@@ -192,6 +192,10 @@ def available_published():
     return tuple(sorted(p.name for p in root.glob("*") if (p / METRICS_FILE).is_file()))
 
 
+#: Families that always have a column in the README's headline table (the image models of notebooks 03-05).
+HEADLINE_FAMILIES = ("spatial", "temporal", "hybrid")
+
+
 def headline_rows(metrics):
     """The README's headline table: the primary arm of each family on each test set.
 
@@ -199,7 +203,8 @@ def headline_rows(metrics):
     -------
     DataFrame
         One row per test set (``dataset, protocol, split``) with a column per
-        model family: accuracy in %, ``± sd`` over folds (CK+) or seeds
+        family of :data:`HEADLINE_FAMILIES` and per other family the run has
+        (in :data:`~fer_lib.evaluate.predictions.MODEL_FAMILIES` order): accuracy in %, ``± sd`` over folds (CK+) or seeds
         (FER-2013) when there are several.
     """
     from fer_lib.evaluate.predictions import MODEL_FAMILIES
@@ -208,16 +213,18 @@ def headline_rows(metrics):
 
     head = pd.DataFrame(metrics["headline"])
     if head.empty:
-        return pd.DataFrame(columns=["test set", "split", *MODEL_FAMILIES])
+        return pd.DataFrame(columns=["test set", "split", *HEADLINE_FAMILIES])
     # null in the JSON -> NaN, so pct_text shows "–" and pd.notna tells whether an sd exists
     head = head[head["primary"]].astype({"accuracy": float, "fold_sd": float, "seed_sd": float})
     rank = {"fer2013": 0, "ckplus48": 1, "ckplus_sequences": 2}  # FER-2013, then CK+48, then the sequences
     groups = sorted(head.groupby(["dataset", "protocol", "split"]), key=lambda g: (rank.get(g[0][0], 3), g[0]))
+    # the image families always have a column; the landmark arms (issue 16) only in runs that have them
+    families = [f for f in MODEL_FAMILIES if f in HEADLINE_FAMILIES or f in set(head["model"])]
     rows = []
     for (dataset, protocol, split), part in groups:
         row = {"test set": set_label(dataset, protocol), "split": split}
         arms = part.drop_duplicates("model").set_index("model")
-        for family in MODEL_FAMILIES:
+        for family in families:
             if family not in arms.index:
                 row[family] = "–"
                 continue
